@@ -1,0 +1,524 @@
+//! The server check: did the server lose anything the client saw accepted?
+//!
+//! Reads `/stats` before the run, waits (bounded) for the queue to drain after it, and compares
+//! the deltas of `processed` and `balance_total` with what the client saw accepted. Requests
+//! that got no answer but may have reached the server are ambiguous: they may legitimately
+//! have been applied, so they widen the accepted range instead of counting as lost.
+
+use crate::model::{self, ModelBound};
+use crate::run::RunReport;
+use crate::target::Target;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// One `/stats` answer (contract in the README). Optional fields stay optional so a stage
+/// that omits one still gets checked on the rest.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct ServerStats {
+    pub stage: u32,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub knobs: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub model_jobs_per_sec: Option<f64>,
+    #[serde(default)]
+    pub model_formula: Option<String>,
+    pub accepted: u64,
+    #[serde(default)]
+    pub rejected: u64,
+    #[serde(default)]
+    pub invalid: u64,
+    pub processed: u64,
+    #[serde(default)]
+    pub queue_depth: u64,
+    #[serde(default)]
+    pub capacity: Option<u64>,
+    #[serde(default)]
+    pub workers: Option<u64>,
+    #[serde(default)]
+    pub busy_workers: u64,
+    #[serde(default)]
+    pub users: u64,
+    pub balance_total: i64,
+    #[serde(default)]
+    pub lock_wait_us: Option<serde_json::Value>,
+    #[serde(default)]
+    pub lock_hold_us: Option<serde_json::Value>,
+    #[serde(default)]
+    pub rss_bytes: Option<u64>,
+    #[serde(default)]
+    pub uptime_secs: f64,
+}
+
+impl ServerStats {
+    #[cfg(test)]
+    pub fn empty_for_tests() -> Self {
+        serde_json::from_value(serde_json::json!({
+            "stage": 0, "accepted": 0, "processed": 0, "balance_total": 0
+        }))
+        .expect("minimal stats parse")
+    }
+}
+
+/// Reads `/stats` with reqwest: it is off the hot path, so convenience wins here.
+#[derive(Debug, Clone)]
+pub struct StatsClient {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl StatsClient {
+    pub fn new(target: &Target) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            // No pooled idle connection: a blocking stage-1 server would freeze on it.
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap_or_default();
+        Self {
+            http,
+            url: target.stats_url.clone(),
+        }
+    }
+
+    /// `Err` carries a sentence explaining why there are no stats (no such endpoint, an echo
+    /// stage, a dead server), printed as the reason the check was skipped.
+    pub async fn fetch(&self) -> Result<ServerStats, String> {
+        let response = self
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| format!("GET /stats failed: {e}"))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("GET /stats: reading the body failed: {e}"))?;
+        if !status.is_success() {
+            return Err(format!(
+                "GET /stats answered {} (stages 1–3 have no /stats)",
+                status.as_u16()
+            ));
+        }
+        serde_json::from_slice(&body).map_err(|_| {
+            format!(
+                "GET /stats answered {} but not with stats JSON (an echo stage?)",
+                status.as_u16()
+            )
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Longest wait for the queue to drain; `None` derives it from the model.
+    pub drain_timeout: Option<Duration>,
+    /// Distinct users in the load (stage 8's model depends on it).
+    pub distinct_users: usize,
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Everything the client saw accepted was applied.
+    Ok,
+    /// The server lost accepted events or its balance disagrees.
+    Loss,
+    /// The queue did not drain in time; no loss proven, none excluded.
+    NotDrained,
+    /// No `/stats`; nothing to compare.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub verdict: Verdict,
+    pub skipped_reason: Option<String>,
+    pub stage: Option<u32>,
+    pub stage_name: Option<String>,
+    pub drained: bool,
+    pub drain_wait_secs: f64,
+    pub client_accepted: u64,
+    pub client_amount_sum: i64,
+    pub ambiguous: u64,
+    pub server_accepted: u64,
+    pub server_rejected: u64,
+    pub server_invalid: u64,
+    pub processed: u64,
+    pub balance_delta: i64,
+    /// Accepted by the client's count, not applied by the server's.
+    pub lost: u64,
+    /// Ambiguous requests the server evidently applied.
+    pub ambiguous_applied: u64,
+    /// Applied beyond anything this run sent: other clients were talking to the server.
+    pub unexplained_extra: u64,
+    /// Balance delta outside what the accepted and ambiguous amounts can explain.
+    pub balance_mismatch: Option<i64>,
+    /// Jobs still queued or running when the drain wait gave up.
+    pub pending: u64,
+    pub model: Option<ModelBound>,
+    pub expected_accepted: Option<f64>,
+    pub measured_jobs_per_sec: Option<f64>,
+    pub efficiency_percent: Option<f64>,
+    pub notes: Vec<String>,
+    pub stats_after: Option<ServerStats>,
+}
+
+impl CheckReport {
+    pub fn skipped(reason: String, run: &RunReport) -> Self {
+        Self {
+            verdict: Verdict::Skipped,
+            skipped_reason: Some(reason),
+            stage: None,
+            stage_name: None,
+            drained: false,
+            drain_wait_secs: 0.0,
+            client_accepted: run.ledger.accepted,
+            client_amount_sum: run.ledger.accepted_amount_sum,
+            ambiguous: run.ledger.ambiguous,
+            server_accepted: 0,
+            server_rejected: 0,
+            server_invalid: 0,
+            processed: 0,
+            balance_delta: 0,
+            lost: 0,
+            ambiguous_applied: 0,
+            unexplained_extra: 0,
+            balance_mismatch: None,
+            pending: 0,
+            model: None,
+            expected_accepted: None,
+            measured_jobs_per_sec: None,
+            efficiency_percent: None,
+            notes: Vec::new(),
+            stats_after: None,
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.verdict == Verdict::Loss
+    }
+}
+
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// With an empty queue and idle workers, `processed` that has not moved for this long is final.
+const SETTLE: Duration = Duration::from_millis(500);
+const MAX_AUTO_DRAIN: Duration = Duration::from_secs(300);
+
+/// Compares the server's counters after the run with `before` and the run's ledger.
+pub async fn check_server(
+    stats: &StatsClient,
+    before: &Result<ServerStats, String>,
+    run: &RunReport,
+    options: &CheckOptions,
+) -> CheckReport {
+    let before = match before {
+        Ok(before) => before,
+        Err(reason) => return CheckReport::skipped(reason.clone(), run),
+    };
+    let ledger = &run.ledger;
+    let wait_start = Instant::now();
+    let mut after = match stats.fetch().await {
+        Ok(after) => after,
+        Err(reason) => return CheckReport::skipped(format!("after the run, {reason}"), run),
+    };
+    let bound = model::bound(&after, options.distinct_users);
+    let deadline = wait_start
+        + options
+            .drain_timeout
+            .unwrap_or_else(|| auto_drain_timeout(&after, before, ledger.accepted, bound.as_ref()));
+    let progress = crate::report::spinner(options.progress, "waiting for the server to drain");
+
+    // Time of the last observed increase of `processed`: the midpoint between the poll that
+    // saw it and the one before, so the 20 ms poll interval costs at most 10 ms of precision.
+    let mut last_change: Option<Instant> = None;
+    let mut last_processed = after.processed;
+    let mut last_poll = wait_start;
+    let mut stable_since = Instant::now();
+    let drained = loop {
+        let processed = after.processed.saturating_sub(before.processed);
+        let idle = after.queue_depth == 0 && after.busy_workers == 0;
+        if idle && (processed >= ledger.accepted || stable_since.elapsed() >= SETTLE) {
+            break true;
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        progress.set_message(format!(
+            "waiting for the server to drain: queue {}, busy {}, processed {processed}/{}",
+            after.queue_depth, after.busy_workers, ledger.accepted
+        ));
+        tokio::time::sleep(POLL_INTERVAL).await;
+        let polled_at = Instant::now();
+        match stats.fetch().await {
+            Ok(next) => {
+                if next.processed != last_processed {
+                    last_processed = next.processed;
+                    last_change = Some(last_poll + (polled_at - last_poll) / 2);
+                    stable_since = Instant::now();
+                }
+                after = next;
+            }
+            Err(reason) => {
+                progress.finish_and_clear();
+                return CheckReport::skipped(format!("during the drain, {reason}"), run);
+            }
+        }
+        last_poll = polled_at;
+    };
+    progress.finish_and_clear();
+    let drain_wait = wait_start.elapsed();
+
+    let mut report = CheckReport::skipped(String::new(), run);
+    report.skipped_reason = None;
+    report.stage = Some(after.stage);
+    report.stage_name = Some(after.name.clone());
+    report.drained = drained;
+    report.drain_wait_secs = drain_wait.as_secs_f64();
+    if after.uptime_secs < before.uptime_secs || after.processed < before.processed {
+        report.verdict = Verdict::Skipped;
+        report.skipped_reason =
+            Some("the server restarted during the run (counters went back)".into());
+        return report;
+    }
+    report.server_accepted = after.accepted - before.accepted.min(after.accepted);
+    report.server_rejected = after.rejected.saturating_sub(before.rejected);
+    report.server_invalid = after.invalid.saturating_sub(before.invalid);
+    report.processed = after.processed - before.processed;
+    report.balance_delta = after.balance_total.wrapping_sub(before.balance_total);
+    report.pending = if drained {
+        0
+    } else {
+        after.queue_depth + after.busy_workers
+    };
+    judge(&mut report, &ledger.ambiguous_amounts);
+
+    if let Some(bound) = &bound {
+        report.expected_accepted = Some(model::expected_accepted(
+            after.capacity,
+            bound.jobs_per_sec,
+            run.send_duration_secs,
+            run.requests + run.warmup as u64,
+        ));
+        let processing_end = last_change.or(run.finished);
+        if let (Some(start), Some(end)) = (run.started, processing_end) {
+            let window = end.saturating_duration_since(start).as_secs_f64();
+            if window > 0.0 && report.processed > 0 {
+                let measured = report.processed as f64 / window;
+                report.measured_jobs_per_sec = Some(measured);
+                report.efficiency_percent =
+                    Some(model::efficiency_percent(measured, bound.jobs_per_sec));
+            }
+        }
+        if run.tally.count(crate::outcome::Outcome::Rejected) == 0 && after.capacity.is_some() {
+            report.notes.push(
+                "no rejections: the server was not saturated, so jobs/s measures the offered load, not the bound"
+                    .into(),
+            );
+        }
+    }
+    report.model = bound;
+    report.stats_after = Some(after);
+    report
+}
+
+/// Explains the deltas: lost, ambiguous-but-applied, foreign traffic, balance mismatch.
+fn judge(report: &mut CheckReport, ambiguous_amounts: &[i64]) {
+    let accepted = report.client_accepted;
+    let processed = report.processed;
+    // Jobs still pending may yet cover a shortfall; only what they cannot cover is lost.
+    let shortfall = accepted.saturating_sub(processed);
+    report.lost = shortfall.saturating_sub(report.pending);
+    let extra = processed.saturating_sub(accepted);
+    report.ambiguous_applied = extra.min(report.ambiguous);
+    report.unexplained_extra = extra - report.ambiguous_applied;
+
+    if report.server_accepted < accepted {
+        report.notes.push(format!(
+            "the server's accepted counter rose by {} but the client saw {accepted} accepted answers",
+            report.server_accepted
+        ));
+    }
+    if report.unexplained_extra > 0 {
+        report.notes.push(format!(
+            "{} more jobs were applied than this run can explain: another client was using the server, so the balance cannot be checked",
+            report.unexplained_extra
+        ));
+    } else if report.drained {
+        let (low, high) = subset_sum_range(ambiguous_amounts, report.ambiguous_applied as usize);
+        let low = report.client_amount_sum + low;
+        let high = report.client_amount_sum + high;
+        let delta = report.balance_delta;
+        if delta < low {
+            report.balance_mismatch = Some(delta - low);
+        } else if delta > high {
+            report.balance_mismatch = Some(delta - high);
+        }
+    }
+    report.verdict = if report.lost > 0 || report.balance_mismatch.is_some() {
+        Verdict::Loss
+    } else if !report.drained {
+        Verdict::NotDrained
+    } else {
+        Verdict::Ok
+    };
+}
+
+/// The smallest and largest sum of any `count` of `amounts`: the balance change that
+/// `count` applied ambiguous requests can explain.
+fn subset_sum_range(amounts: &[i64], count: usize) -> (i64, i64) {
+    let mut sorted = amounts.to_vec();
+    sorted.sort_unstable();
+    let count = count.min(sorted.len());
+    let low = sorted[..count].iter().sum();
+    let high = sorted[sorted.len() - count..].iter().sum();
+    (low, high)
+}
+
+/// Long enough for the model to drain what is queued, with slack for a slow machine.
+fn auto_drain_timeout(
+    after: &ServerStats,
+    before: &ServerStats,
+    client_accepted: u64,
+    bound: Option<&ModelBound>,
+) -> Duration {
+    let outstanding = (after.queue_depth + after.busy_workers)
+        .max(client_accepted.saturating_sub(after.processed.saturating_sub(before.processed)));
+    let jobs_per_sec = bound.map_or(1.0, |b| b.jobs_per_sec.max(0.1));
+    let model_secs = outstanding as f64 / jobs_per_sec;
+    (Duration::from_secs_f64(model_secs * 1.5) + Duration::from_secs(5)).min(MAX_AUTO_DRAIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(
+        accepted: u64,
+        sum: i64,
+        ambiguous: u64,
+        processed: u64,
+        balance: i64,
+    ) -> CheckReport {
+        let run_ledger = crate::run::Ledger {
+            sent: 0,
+            accepted,
+            accepted_amount_sum: sum,
+            ambiguous,
+            ambiguous_amounts: Vec::new(),
+        };
+        let mut report = CheckReport {
+            verdict: Verdict::Skipped,
+            skipped_reason: None,
+            stage: Some(5),
+            stage_name: None,
+            drained: true,
+            drain_wait_secs: 0.0,
+            client_accepted: run_ledger.accepted,
+            client_amount_sum: run_ledger.accepted_amount_sum,
+            ambiguous: run_ledger.ambiguous,
+            server_accepted: accepted,
+            server_rejected: 0,
+            server_invalid: 0,
+            processed,
+            balance_delta: balance,
+            lost: 0,
+            ambiguous_applied: 0,
+            unexplained_extra: 0,
+            balance_mismatch: None,
+            pending: 0,
+            model: None,
+            expected_accepted: None,
+            measured_jobs_per_sec: None,
+            efficiency_percent: None,
+            notes: Vec::new(),
+            stats_after: None,
+        };
+        report.server_accepted = accepted;
+        report
+    }
+
+    #[test]
+    fn exact_match_is_ok() {
+        let mut r = report(100, 250, 0, 100, 250);
+        judge(&mut r, &[]);
+        assert_eq!((r.verdict, r.lost), (Verdict::Ok, 0));
+    }
+
+    #[test]
+    fn missing_jobs_are_lost() {
+        let mut r = report(100, 250, 0, 97, 240);
+        judge(&mut r, &[]);
+        assert_eq!((r.verdict, r.lost), (Verdict::Loss, 3));
+    }
+
+    #[test]
+    fn right_count_wrong_balance_is_a_loss() {
+        // A lost update: every job "processed" but one overwrote another's balance.
+        let mut r = report(100, 250, 0, 100, 249);
+        judge(&mut r, &[]);
+        assert_eq!(r.verdict, Verdict::Loss);
+        assert_eq!(r.balance_mismatch, Some(-1));
+    }
+
+    #[test]
+    fn ambiguous_requests_may_be_applied() {
+        let amounts = [5, -7, 30];
+        let mut r = report(10, 100, 3, 12, 100 + 5 + 30);
+        judge(&mut r, &amounts);
+        assert_eq!(r.verdict, Verdict::Ok);
+        assert_eq!(r.ambiguous_applied, 2);
+        let mut impossible = report(10, 100, 3, 12, 100 + 80);
+        judge(&mut impossible, &amounts);
+        assert_eq!(impossible.verdict, Verdict::Loss);
+    }
+
+    #[test]
+    fn pending_jobs_are_not_lost_but_not_drained() {
+        let mut r = report(100, 250, 0, 90, 200);
+        r.drained = false;
+        r.pending = 10;
+        judge(&mut r, &[]);
+        assert_eq!((r.verdict, r.lost), (Verdict::NotDrained, 0));
+        r.pending = 4;
+        judge(&mut r, &[]);
+        assert_eq!((r.verdict, r.lost), (Verdict::Loss, 6));
+    }
+
+    #[test]
+    fn foreign_traffic_is_noted_not_failed() {
+        let mut r = report(10, 100, 0, 15, 999);
+        judge(&mut r, &[]);
+        assert_eq!(r.verdict, Verdict::Ok);
+        assert_eq!(r.unexplained_extra, 5);
+        assert!(!r.notes.is_empty());
+    }
+
+    #[test]
+    fn subset_sums_bound_the_balance() {
+        assert_eq!(subset_sum_range(&[3, -1, 10, 4], 2), (2, 14));
+        assert_eq!(subset_sum_range(&[3], 5), (3, 3));
+        assert_eq!(subset_sum_range(&[], 0), (0, 0));
+    }
+
+    #[test]
+    fn stats_contract_parses() {
+        let json = r#"{"stage":7,"name":"contention","knobs":{"workers":16,"capacity":100,"work_ms":100,"hold_ms":10},
+            "model_jobs_per_sec":100.0,"model_formula":"min(...)","accepted":1,"rejected":2,"invalid":0,"processed":1,
+            "queue_depth":0,"capacity":100,"workers":16,"busy_workers":0,"users":1,"balance_total":-5,
+            "lock_wait_us":{"count":1,"p50":1,"p90":1,"p99":1,"max":1},"lock_hold_us":null,"rss_bytes":null,"uptime_secs":1.5}"#;
+        let stats: ServerStats = serde_json::from_str(json).expect("contract example parses");
+        assert_eq!(stats.balance_total, -5);
+        assert_eq!(stats.capacity, Some(100));
+        let stage4 = r#"{"stage":4,"name":"shared-state","knobs":{"work_ms":500},"model_jobs_per_sec":2.0,
+            "model_formula":"1000 / work_ms","accepted":0,"rejected":0,"invalid":0,"processed":0,"queue_depth":0,
+            "capacity":null,"workers":1,"busy_workers":0,"users":0,"balance_total":0,"lock_wait_us":null,
+            "lock_hold_us":null,"rss_bytes":1,"uptime_secs":0.1}"#;
+        let stats: ServerStats = serde_json::from_str(stage4).expect("stage 4 example parses");
+        assert_eq!(stats.capacity, None);
+    }
+}

@@ -1,0 +1,416 @@
+//! Command-line flags (clap derive) and the glue from flags to library calls and printing.
+
+use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use stress_client::check::{self, CheckOptions, StatsClient};
+use stress_client::expect;
+use stress_client::garbage;
+use stress_client::load::{Load, LoadSpec};
+use stress_client::report::{self, JsonRunDocument, SCHEMA_VERSION};
+use stress_client::run::{self, LoadConfig};
+use stress_client::target::Target;
+
+const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stress-client",
+    version,
+    about = "Replay deterministic load against a workshop stage, classify every outcome, and check the server lost nothing",
+    after_help = "Exit codes: 0 ok, 1 expectation unmet / loss / server died or hung, 2 usage."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Send the load, print outcome and latency tables, then check the server through /stats.
+    Run(RunArgs),
+    /// Send at least 25 malformed requests (one connection each) and prove the server survives.
+    Garbage(GarbageArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Server base URL (POSTs go to /events) or full URL of the events endpoint.
+    url: String,
+    /// Number of measured requests.
+    #[arg(long, default_value_t = 5000)]
+    requests: usize,
+    /// Connections sending at once (closed loop), or the cap on requests in flight with --rate.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    concurrency: u64,
+    /// Distinct users in the generated load: user0..user{N-1} (1 = a single hot key).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    users: u64,
+    /// Seed of the load generator: the same seed and flags send the same requests in the same order.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Per-request limit (connect + send + answer), e.g. 5s, 500ms.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Reuse connections for many requests (the default).
+    #[arg(long, overrides_with = "close")]
+    keep_alive: bool,
+    /// Open a new connection per request and send `Connection: close`.
+    #[arg(long, overrides_with = "keep_alive")]
+    close: bool,
+    /// Requests sent first and not recorded (they still count in the server check).
+    #[arg(long, default_value_t = 0)]
+    warmup: usize,
+    /// Open loop: R requests/s in total, latency from each request's intended start.
+    #[arg(long, value_parser = parse_rate)]
+    rate: Option<f64>,
+    /// Hold N silent connections open during the run (freezes a blocking server).
+    #[arg(long, default_value_t = 0)]
+    idle: usize,
+    /// Replay events from this JSON Lines file instead of generating them.
+    #[arg(long, value_name = "FILE")]
+    load_file: Option<PathBuf>,
+    /// Write the load (one JSON event per line) to this file before sending it.
+    #[arg(long, value_name = "FILE")]
+    save_load: Option<PathBuf>,
+    /// Also write the full report as JSON (with schema_version) to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Comma-separated expectations, e.g. "rejected==0,p99<50ms,lost==0"; exit 1 when unmet.
+    #[arg(long, value_name = "SPEC", value_parser = parse_expectations)]
+    expect: Option<Vec<expect::Expectation>>,
+    /// Longest wait for the server's queue to drain (default: derived from the model).
+    #[arg(long, value_parser = parse_duration)]
+    drain_timeout: Option<Duration>,
+    /// No progress bar and no tables: one summary line, plus any failure.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct GarbageArgs {
+    /// Server base URL (cases target /events) or full URL of the events endpoint.
+    url: String,
+    /// How long each case may take before the server counts as hung on it.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Also write the results as JSON (with schema_version) to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Print only the summary line.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// `5s`, `500ms`, `250us`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let micros = match text.trim().parse::<f64>() {
+        Ok(seconds) => seconds * 1e6,
+        Err(_) => expect::parse_duration_micros(text)
+            .ok_or_else(|| format!("{text:?} is not a duration (try 5s, 500ms, 250us)"))?,
+    };
+    if !micros.is_finite() || micros <= 0.0 {
+        return Err(format!("{text:?}: a duration must be positive"));
+    }
+    Ok(Duration::from_secs_f64(micros / 1e6))
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?}: the rate must be a positive number of requests/s"
+        )),
+    }
+}
+
+fn parse_expectations(text: &str) -> Result<Vec<expect::Expectation>, String> {
+    expect::parse(text)
+}
+
+pub fn main() -> ExitCode {
+    // clap prints usage errors and exits with 2 itself.
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run_command(args).await,
+            Command::Garbage(args) => garbage_command(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
+    let target = Target::resolve(&args.url).await?;
+    let load = match &args.load_file {
+        Some(path) => Load::read_jsonl(path)?,
+        None => Load::generate(&LoadSpec {
+            requests: args.requests,
+            users: args.users as usize,
+            seed: args.seed,
+        }),
+    };
+    if let Some(path) = &args.save_load {
+        load.save_jsonl(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let terminal = std::io::stdout().is_terminal();
+    let config = LoadConfig {
+        target: target.clone(),
+        concurrency: args.concurrency as usize,
+        timeout: args.timeout,
+        keep_alive: !args.close,
+        warmup: args.warmup,
+        rate: args.rate,
+        idle: args.idle,
+        progress: !args.quiet,
+    };
+    let source = match &args.load_file {
+        Some(path) => format!("load from {}", path.display()),
+        None => format!("seed {}, {} users", args.seed, args.users),
+    };
+    let heading = format!(
+        "stress-client run http://{}{}: {} requests, {}, {}{}{}, timeout {:?}",
+        target.host_header,
+        target.events_path,
+        load.len(),
+        match args.rate {
+            Some(rate) => format!(
+                "open loop at {rate} requests/s (≤ {} in flight)",
+                args.concurrency
+            ),
+            None => format!("concurrency {}", args.concurrency),
+        },
+        if config.keep_alive {
+            "keep-alive"
+        } else {
+            "Connection: close"
+        },
+        if args.warmup > 0 {
+            format!(", warmup {}", args.warmup)
+        } else {
+            String::new()
+        },
+        format_args!(", {source}"),
+        args.timeout
+    );
+
+    let stats = StatsClient::new(&target);
+    let before = stats.fetch().await;
+    if !args.quiet {
+        preflight(&before, &load, &config);
+    }
+    let run = run::run_load(&config, &load).await;
+    if !args.quiet {
+        // Outcomes and latency first: on a slow stage the drain below can take a while.
+        print!("{}", report::render(&heading, &run, None, &[], terminal));
+    }
+    let options = CheckOptions {
+        drain_timeout: args.drain_timeout,
+        distinct_users: load.distinct_users(),
+        progress: !args.quiet,
+    };
+    let check = check::check_server(&stats, &before, &run, &options).await;
+    let expectations = args
+        .expect
+        .as_deref()
+        .map(|e| expect::evaluate(e, &run, Some(&check)))
+        .unwrap_or_default();
+    let unmet = expectations.iter().filter(|e| !e.met).count();
+    let ok = unmet == 0 && !check.failed();
+
+    if args.quiet {
+        println!(
+            "{} requests, {:.0}/s: {} accepted, {} rejected, {} other; check: {:?}; lost {}{}",
+            run.requests,
+            run.requests_per_sec,
+            run.tally.count(stress_client::outcome::Outcome::Accepted),
+            run.tally.count(stress_client::outcome::Outcome::Rejected),
+            run.requests
+                - run.tally.count(stress_client::outcome::Outcome::Accepted)
+                - run.tally.count(stress_client::outcome::Outcome::Rejected),
+            check.verdict,
+            check.lost,
+            if unmet > 0 {
+                format!("; {unmet} expectation(s) unmet")
+            } else {
+                String::new()
+            }
+        );
+        if check.failed() {
+            print!("{}", report::render_check(&check, terminal));
+        }
+    } else {
+        print!("\n{}", report::render_check(&check, terminal));
+        if !expectations.is_empty() {
+            let mut table = report::new_table(terminal);
+            table.set_header(vec!["expectation", "actual", "met"]);
+            for result in &expectations {
+                table.add_row(vec![
+                    result.expectation.clone(),
+                    result.detail.clone(),
+                    if result.met { "yes" } else { "NO" }.to_string(),
+                ]);
+            }
+            println!("\nExpectations\n{table}");
+        }
+    }
+    if let Some(path) = &args.json {
+        let document = JsonRunDocument {
+            schema_version: SCHEMA_VERSION,
+            command: "run",
+            url: &args.url,
+            seed: args.load_file.is_none().then_some(args.seed),
+            users: load.distinct_users(),
+            run: &run,
+            check: Some(&check),
+            expectations: &expectations,
+            ok,
+        };
+        report::write_json(path, &document)?;
+    }
+    if unmet > 0 {
+        eprintln!("{unmet} expectation(s) unmet");
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+/// One line about the server before the run, and a warning when the model says the run will
+/// mostly time out (stage 4 with the default 5000 requests needs over 40 minutes).
+fn preflight(before: &Result<check::ServerStats, String>, load: &Load, config: &LoadConfig) {
+    let Ok(stats) = before else {
+        return;
+    };
+    let bound = stress_client::model::bound(stats, load.distinct_users());
+    match &bound {
+        Some(bound) => eprintln!(
+            "server: stage {} ({}), model {:.1} jobs/s = {}",
+            stats.stage, stats.name, bound.jobs_per_sec, bound.formula
+        ),
+        None => eprintln!("server: stage {} ({})", stats.stage, stats.name),
+    }
+    if let (Some(bound), None) = (&bound, stats.capacity) {
+        let needed = load.len() as f64 / bound.jobs_per_sec;
+        let per_request = config.concurrency as f64 / bound.jobs_per_sec;
+        if per_request > config.timeout.as_secs_f64() {
+            eprintln!(
+                "note: without a queue every request waits its turn: {} requests need about {needed:.0} s and most will time out after {:?} (try --requests {} --concurrency {})",
+                load.len(),
+                config.timeout,
+                (bound.jobs_per_sec * 10.0).ceil(),
+                (bound.jobs_per_sec * config.timeout.as_secs_f64()).floor().max(1.0)
+            );
+        }
+    }
+}
+
+async fn garbage_command(args: GarbageArgs) -> Result<ExitCode, String> {
+    let target = Target::resolve(&args.url).await?;
+    let report = garbage::run_garbage(&target, args.timeout).await;
+    let terminal = std::io::stdout().is_terminal();
+    let heading = format!(
+        "stress-client garbage http://{}{}",
+        target.host_header, target.events_path
+    );
+    if args.quiet {
+        println!(
+            "{} cases: {} as specified, {} hung; {}",
+            report.cases.len(),
+            report.count(garbage::CaseVerdict::Matches),
+            report.count(garbage::CaseVerdict::Hung),
+            report.final_request
+        );
+    } else {
+        print!("{}", garbage::render(&report, &heading, terminal));
+    }
+    if let Some(path) = &args.json {
+        #[derive(serde::Serialize)]
+        struct Document<'a> {
+            schema_version: u32,
+            command: &'static str,
+            url: &'a str,
+            report: &'a garbage::GarbageReport,
+            ok: bool,
+        }
+        report::write_json(
+            path,
+            &Document {
+                schema_version: SCHEMA_VERSION,
+                command: "garbage",
+                url: &args.url,
+                report: &report,
+                ok: !report.failed(),
+            },
+        )?;
+    }
+    Ok(if report.failed() {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn close_and_keep_alive_override_each_other() {
+        let parsed = Cli::try_parse_from(["stress-client", "run", "http://x:1", "--close"])
+            .expect("valid flags");
+        let Command::Run(args) = parsed.command else {
+            panic!("run expected")
+        };
+        assert!(args.close);
+        let parsed = Cli::try_parse_from([
+            "stress-client",
+            "run",
+            "http://x:1",
+            "--close",
+            "--keep-alive",
+        ])
+        .expect("valid flags");
+        let Command::Run(args) = parsed.command else {
+            panic!("run expected")
+        };
+        assert!(!args.close);
+    }
+}

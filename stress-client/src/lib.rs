@@ -1,0 +1,52 @@
+//! stress-client as a library: replay a deterministic load against a workshop stage, classify
+//! every outcome, and check through `/stats` that the server lost nothing.
+//!
+//! The binary (`cargo run -p stress-client -- run http://127.0.0.1:8087`) is a thin CLI over
+//! these calls; stage tests and the future `compare` use them directly:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), String> {
+//! use stress_client::{load::{Load, LoadSpec}, run::LoadConfig, target::Target};
+//! let target = Target::resolve("http://127.0.0.1:8087").await?;
+//! let load = Load::generate(&LoadSpec { requests: 500, users: 100, seed: 42 });
+//! let config = LoadConfig::new(target);
+//! let (run, check) = stress_client::run_and_check(&config, &load, None).await;
+//! assert_eq!(check.lost, 0, "{run:?}");
+//! # Ok(()) }
+//! ```
+
+pub mod check;
+pub mod expect;
+pub mod garbage;
+pub mod http;
+pub mod latency;
+pub mod load;
+pub mod model;
+pub mod outcome;
+pub mod report;
+pub mod run;
+pub mod target;
+
+use check::{CheckOptions, CheckReport, StatsClient};
+use load::Load;
+use run::{LoadConfig, RunReport};
+use std::time::Duration;
+
+/// Reads `/stats`, replays `load`, then runs the server check: the whole `run` subcommand
+/// without any printing. `drain_timeout: None` derives the drain wait from the model.
+pub async fn run_and_check(
+    config: &LoadConfig,
+    load: &Load,
+    drain_timeout: Option<Duration>,
+) -> (RunReport, CheckReport) {
+    let stats = StatsClient::new(&config.target);
+    let before = stats.fetch().await;
+    let run = run::run_load(config, load).await;
+    let options = CheckOptions {
+        drain_timeout,
+        distinct_users: load.distinct_users(),
+        progress: config.progress,
+    };
+    let check = check::check_server(&stats, &before, &run, &options).await;
+    (run, check)
+}

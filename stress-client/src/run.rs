@@ -1,0 +1,452 @@
+//! `run_load`: replays a `Load` against a target and measures every request.
+//!
+//! Closed loop by default: `concurrency` tasks, each sending its next request as soon as the
+//! previous one is answered. With `rate` it is open loop: request i is due at
+//! `start + i / rate` and its latency counts from that intended start, so a stalled server
+//! cannot hide its stall by slowing the client down (coordinated omission); the latency from
+//! the actual start is kept beside it.
+
+use crate::http::{excerpt, write_post, ExchangeError, HttpConnection, ResponseHead};
+use crate::latency::{LatencyRecorder, LatencySummary};
+use crate::load::{Event, Load};
+use crate::outcome::{Outcome, OutcomeTally};
+use crate::target::Target;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// A request that starts later than this after its intended time counts as late. Tokio's timer
+/// has millisecond granularity, so anything tighter would flag scheduling noise.
+pub const LATE_THRESHOLD: Duration = Duration::from_millis(2);
+
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    pub target: Target,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub keep_alive: bool,
+    /// Requests sent before measuring (cycling through the load), not recorded.
+    pub warmup: usize,
+    /// Open-loop total requests per second; `None` is closed loop.
+    pub rate: Option<f64>,
+    /// Silent connections held open for the whole run.
+    pub idle: usize,
+    pub progress: bool,
+}
+
+impl LoadConfig {
+    /// The CLI's defaults (spec section 7): concurrency 200, timeout 5 s, keep-alive.
+    pub fn new(target: Target) -> Self {
+        Self {
+            target,
+            concurrency: 200,
+            timeout: Duration::from_secs(5),
+            keep_alive: true,
+            warmup: 0,
+            rate: None,
+            idle: 0,
+            progress: false,
+        }
+    }
+}
+
+/// What the server check needs from the run: what the client saw applied or maybe applied.
+/// Covers warmup requests too, because the server counts them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Ledger {
+    pub sent: u64,
+    pub accepted: u64,
+    pub accepted_amount_sum: i64,
+    /// Requests with no answer that may have reached the server (timeouts, resets after the
+    /// write): the server may or may not have applied them.
+    pub ambiguous: u64,
+    #[serde(skip)]
+    pub ambiguous_amounts: Vec<i64>,
+}
+
+impl Ledger {
+    fn merge(&mut self, other: Ledger) {
+        self.sent += other.sent;
+        self.accepted += other.accepted;
+        self.accepted_amount_sum += other.accepted_amount_sum;
+        self.ambiguous += other.ambiguous;
+        self.ambiguous_amounts.extend(other.ambiguous_amounts);
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyTables {
+    pub accepted: LatencySummary,
+    pub rejected: LatencySummary,
+    pub all: LatencySummary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleReport {
+    pub requested: usize,
+    pub opened: usize,
+    /// Idle connections the server had closed (or answered, e.g. with 408) by the end.
+    pub closed_by_server: usize,
+    pub first_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub requests: u64,
+    pub concurrency: usize,
+    pub keep_alive: bool,
+    pub rate: Option<f64>,
+    pub warmup: usize,
+    pub timeout_secs: f64,
+    /// From the first measured request's start to the last answer.
+    pub duration_secs: f64,
+    /// From the first measured request's start to the last one's; the "send duration" of the
+    /// burst model in spec section 6.
+    pub send_duration_secs: f64,
+    pub requests_per_sec: f64,
+    pub outcomes: Vec<crate::outcome::OutcomeRow>,
+    #[serde(skip)]
+    pub tally: OutcomeTally,
+    /// Latency from the intended start with `rate`, from the actual start otherwise.
+    pub latency: LatencyTables,
+    /// With `rate` only: latency from the actual start, what a naive client would report.
+    pub latency_uncorrected: Option<LatencyTables>,
+    /// With `rate` only: requests that started more than `LATE_THRESHOLD` after their due time.
+    pub late_starts: Option<u64>,
+    pub ledger: Ledger,
+    pub idle: Option<IdleReport>,
+    /// Whole run including warmup, for the server's jobs/s.
+    #[serde(skip)]
+    pub started: Option<Instant>,
+    /// When the last measured answer arrived.
+    #[serde(skip)]
+    pub finished: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Recorders {
+    accepted: LatencyRecorder,
+    rejected: LatencyRecorder,
+    all: LatencyRecorder,
+}
+
+impl Recorders {
+    fn record(&mut self, outcome: Outcome, elapsed: Duration) {
+        match outcome {
+            Outcome::Accepted => self.accepted.record(elapsed),
+            Outcome::Rejected => self.rejected.record(elapsed),
+            _ => {}
+        }
+        self.all.record(elapsed);
+    }
+
+    fn merge(&mut self, other: &Recorders) {
+        self.accepted.merge(&other.accepted);
+        self.rejected.merge(&other.rejected);
+        self.all.merge(&other.all);
+    }
+
+    fn tables(&self) -> LatencyTables {
+        LatencyTables {
+            accepted: self.accepted.summary(),
+            rejected: self.rejected.summary(),
+            all: self.all.summary(),
+        }
+    }
+}
+
+/// Everything one task measured; merged after the phase so recording never shares a lock.
+#[derive(Default)]
+struct TaskResult {
+    tally: OutcomeTally,
+    corrected: Recorders,
+    uncorrected: Recorders,
+    late: u64,
+    ledger: Ledger,
+    first_start: Option<Instant>,
+    last_start: Option<Instant>,
+    last_end: Option<Instant>,
+}
+
+impl TaskResult {
+    fn merge(&mut self, other: TaskResult) {
+        self.tally.merge(&other.tally);
+        self.corrected.merge(&other.corrected);
+        self.uncorrected.merge(&other.uncorrected);
+        self.late += other.late;
+        self.ledger.merge(other.ledger);
+        self.first_start = min_opt(self.first_start, other.first_start);
+        self.last_start = self.last_start.max(other.last_start);
+        self.last_end = self.last_end.max(other.last_end);
+    }
+}
+
+fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+struct Phase {
+    events: Arc<Vec<Event>>,
+    total: usize,
+    next: AtomicUsize,
+    done: AtomicU64,
+    start: Instant,
+    config: LoadConfig,
+}
+
+/// Replays `load` as configured; never fails: every network problem becomes an outcome.
+pub async fn run_load(config: &LoadConfig, load: &Load) -> RunReport {
+    let events = Arc::new(load.events.clone());
+    let started = Instant::now();
+    let mut ledger = Ledger::default();
+    if config.warmup > 0 && !events.is_empty() {
+        let warm = run_phase(config, &events, config.warmup, "warmup").await;
+        ledger.merge(warm.ledger);
+    }
+    let idle = if config.idle > 0 {
+        Some(open_idle(&config.target, config.idle).await)
+    } else {
+        None
+    };
+    let measured_start = Instant::now();
+    let mut result = run_phase(config, &events, events.len(), "requests").await;
+    let idle_report = match idle {
+        Some((streams, mut report)) => {
+            report.closed_by_server = count_closed_by_server(&streams);
+            drop(streams);
+            Some(report)
+        }
+        None => None,
+    };
+    ledger.merge(std::mem::take(&mut result.ledger));
+    let first = result.first_start.unwrap_or(measured_start);
+    let duration = result.last_end.map_or(Duration::ZERO, |end| end - first);
+    let send_duration = result
+        .last_start
+        .map_or(Duration::ZERO, |last| last - first);
+    let requests = result.tally.total();
+    RunReport {
+        requests,
+        concurrency: config.concurrency,
+        keep_alive: config.keep_alive,
+        rate: config.rate,
+        warmup: config.warmup,
+        timeout_secs: config.timeout.as_secs_f64(),
+        duration_secs: duration.as_secs_f64(),
+        send_duration_secs: send_duration.as_secs_f64(),
+        requests_per_sec: if duration.is_zero() {
+            0.0
+        } else {
+            requests as f64 / duration.as_secs_f64()
+        },
+        outcomes: result.tally.rows(),
+        tally: result.tally,
+        latency: result.corrected.tables(),
+        latency_uncorrected: config.rate.map(|_| result.uncorrected.tables()),
+        late_starts: config.rate.map(|_| result.late),
+        ledger,
+        idle: idle_report,
+        started: Some(started),
+        finished: result.last_end,
+    }
+}
+
+async fn run_phase(
+    config: &LoadConfig,
+    events: &Arc<Vec<Event>>,
+    total: usize,
+    label: &str,
+) -> TaskResult {
+    let phase = Arc::new(Phase {
+        events: Arc::clone(events),
+        total,
+        next: AtomicUsize::new(0),
+        done: AtomicU64::new(0),
+        start: Instant::now(),
+        config: config.clone(),
+    });
+    let progress = crate::report::progress_bar(config.progress, total as u64, label);
+    let ticker = {
+        let phase = Arc::clone(&phase);
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            // Workers only bump an atomic; the bar is redrawn here, off the hot path.
+            loop {
+                progress.set_position(phase.done.load(Ordering::Relaxed));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..config.concurrency.max(1).min(total.max(1)) {
+        tasks.spawn(load_task(Arc::clone(&phase)));
+    }
+    let mut merged = TaskResult::default();
+    while let Some(joined) = tasks.join_next().await {
+        // A task only ends by finishing its loop; a panic would be a bug worth surfacing.
+        match joined {
+            Ok(result) => merged.merge(result),
+            Err(e) => panic!("load task failed: {e}"),
+        }
+    }
+    ticker.abort();
+    progress.finish_and_clear();
+    merged
+}
+
+async fn load_task(phase: Arc<Phase>) -> TaskResult {
+    let config = &phase.config;
+    let mut result = TaskResult::default();
+    let mut connection: Option<HttpConnection> = None;
+    let mut request = Vec::with_capacity(512);
+    let mut body = Vec::with_capacity(128);
+    loop {
+        let index = phase.next.fetch_add(1, Ordering::Relaxed);
+        if index >= phase.total {
+            break;
+        }
+        let event = &phase.events[index % phase.events.len()];
+        let intended = config
+            .rate
+            .map(|rate| phase.start + Duration::from_secs_f64(index as f64 / rate));
+        if let Some(due) = intended {
+            tokio::time::sleep_until(due).await;
+        }
+        body.clear();
+        // Serializing a struct of strings and an integer into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut body, event);
+        request.clear();
+        let target = &config.target;
+        write_post(
+            &mut request,
+            &target.host_header,
+            &target.events_path,
+            &body,
+            !config.keep_alive,
+        );
+
+        let start = Instant::now();
+        let mut sent = false;
+        let exchanged = tokio::time::timeout(
+            config.timeout,
+            exchange(&mut connection, target, &request, &mut sent),
+        )
+        .await;
+        let end = Instant::now();
+
+        let outcome = match &exchanged {
+            Ok(Ok(head)) => {
+                let outcome = Outcome::from_status(head.status);
+                let status = head.status;
+                let body = connection.as_ref().map(|c| c.body()).unwrap_or_default();
+                result
+                    .tally
+                    .record(outcome, || format!("HTTP {status}: {}", excerpt(body, 120)));
+                outcome
+            }
+            Ok(Err(error)) => {
+                let outcome = Outcome::from_error(error);
+                result.tally.record(outcome, || error.to_string());
+                if error.request_may_have_arrived() {
+                    result.ledger.ambiguous += 1;
+                    result.ledger.ambiguous_amounts.push(event.amount);
+                }
+                outcome
+            }
+            Err(_) => {
+                let timeout = config.timeout;
+                let stage = if sent {
+                    "waiting for the response"
+                } else {
+                    "connecting"
+                };
+                result.tally.record(Outcome::Timeout, || {
+                    format!("no response within {timeout:?} ({stage})")
+                });
+                if sent {
+                    result.ledger.ambiguous += 1;
+                    result.ledger.ambiguous_amounts.push(event.amount);
+                }
+                Outcome::Timeout
+            }
+        };
+        let keep =
+            matches!(&exchanged, Ok(Ok(ResponseHead { close: false, .. }))) && config.keep_alive;
+        if !keep {
+            connection = None;
+        }
+        result.ledger.sent += 1;
+        if outcome == Outcome::Accepted {
+            result.ledger.accepted += 1;
+            result.ledger.accepted_amount_sum += event.amount;
+        }
+        let from = intended.unwrap_or(start);
+        result
+            .corrected
+            .record(outcome, end.saturating_duration_since(from));
+        if let Some(due) = intended {
+            result.uncorrected.record(outcome, end - start);
+            if start.saturating_duration_since(due) > LATE_THRESHOLD {
+                result.late += 1;
+            }
+        }
+        result.first_start = min_opt(result.first_start, Some(from));
+        result.last_start = result.last_start.max(Some(start));
+        result.last_end = result.last_end.max(Some(end));
+        phase.done.fetch_add(1, Ordering::Relaxed);
+    }
+    result
+}
+
+/// Connects when needed, then sends. `sent` flips before the first request byte leaves, so a
+/// timeout can tell "never reached the server" from "may have been applied".
+async fn exchange(
+    connection: &mut Option<HttpConnection>,
+    target: &Target,
+    request: &[u8],
+    sent: &mut bool,
+) -> Result<ResponseHead, ExchangeError> {
+    let open = match connection {
+        Some(open) => open,
+        None => connection.insert(HttpConnection::connect(target.addr).await?),
+    };
+    *sent = true;
+    open.exchange(request).await
+}
+
+async fn open_idle(target: &Target, count: usize) -> (Vec<TcpStream>, IdleReport) {
+    let mut streams = Vec::with_capacity(count);
+    let mut first_error = None;
+    for _ in 0..count {
+        match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(target.addr)).await {
+            Ok(Ok(stream)) => streams.push(stream),
+            Ok(Err(e)) => {
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+            Err(_) => {
+                first_error.get_or_insert_with(|| "connect timed out".to_string());
+            }
+        }
+    }
+    let report = IdleReport {
+        requested: count,
+        opened: streams.len(),
+        closed_by_server: 0,
+        first_error,
+    };
+    (streams, report)
+}
+
+fn count_closed_by_server(streams: &[TcpStream]) -> usize {
+    let mut probe = [0u8; 64];
+    streams
+        .iter()
+        .filter(|stream| !matches!(stream.try_read(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock))
+        .count()
+}
