@@ -81,7 +81,7 @@ struct RunArgs {
     json: Option<PathBuf>,
     /// Comma-separated expectations, e.g. "rejected==0,p99<50ms,lost==0"; exit 1 when unmet.
     #[arg(long, value_name = "SPEC", value_parser = parse_expectations)]
-    expect: Option<Vec<expect::Expectation>>,
+    expect: Option<ExpectSpec>,
     /// Longest wait for the server's queue to drain (default: derived from the model).
     #[arg(long, value_parser = parse_duration)]
     drain_timeout: Option<Duration>,
@@ -127,8 +127,12 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_expectations(text: &str) -> Result<Vec<expect::Expectation>, String> {
-    expect::parse(text)
+/// A newtype because clap reads `Option<Vec<T>>` as "a flag given many times".
+#[derive(Clone, Debug)]
+struct ExpectSpec(Vec<expect::Expectation>);
+
+fn parse_expectations(text: &str) -> Result<ExpectSpec, String> {
+    expect::parse(text).map(ExpectSpec)
 }
 
 pub fn main() -> ExitCode {
@@ -232,8 +236,8 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     let check = check::check_server(&stats, &before, &run, &options).await;
     let expectations = args
         .expect
-        .as_deref()
-        .map(|e| expect::evaluate(e, &run, Some(&check)))
+        .as_ref()
+        .map(|spec| expect::evaluate(&spec.0, &run, Some(&check)))
         .unwrap_or_default();
     let unmet = expectations.iter().filter(|e| !e.met).count();
     let ok = unmet == 0 && !check.failed();

@@ -12,8 +12,8 @@ use tokio::time::Instant;
 /// What the spec says a case must get.
 #[derive(Debug, Clone)]
 pub enum Expected {
-    /// A status with one of these `reason`s (first is the spec's; others are defensible).
-    Error(u16, &'static [&'static str]),
+    /// One of these status/reason pairs (the first is the spec's; others are defensible).
+    Error(&'static [(u16, &'static str)]),
     /// Any 2xx (the malformed-looking but legal cases).
     Success,
 }
@@ -21,7 +21,11 @@ pub enum Expected {
 impl Expected {
     fn describe(&self) -> String {
         match self {
-            Expected::Error(status, reasons) => format!("{status} {}", reasons.join(" | ")),
+            Expected::Error(answers) => answers
+                .iter()
+                .map(|(status, reason)| format!("{status} {reason}"))
+                .collect::<Vec<_>>()
+                .join(" | "),
             Expected::Success => "2xx".into(),
         }
     }
@@ -93,10 +97,10 @@ fn post_json(host: &str, path: &str, body: &[u8]) -> Vec<u8> {
     )
 }
 
-const BAD_REQUEST: &[&str] = &["bad_request"];
-const BAD_LENGTH: &[&str] = &["invalid_content_length"];
-const INVALID_JSON: &[&str] = &["invalid_json"];
-const INVALID_EVENT: &[&str] = &["invalid_event"];
+const BAD_REQUEST: &[(u16, &str)] = &[(400, "bad_request")];
+const BAD_LENGTH: &[(u16, &str)] = &[(400, "invalid_content_length")];
+const INVALID_JSON: &[(u16, &str)] = &[(400, "invalid_json")];
+const INVALID_EVENT: &[(u16, &str)] = &[(400, "invalid_event")];
 
 /// The catalogue. Valid-but-unusual requests are included so that a server rejecting
 /// everything cannot pass.
@@ -127,62 +131,62 @@ pub fn catalogue(target: &Target) -> Vec<GarbageCase> {
     );
     let nested = format!(r#"{{"user":{}"#, "[".repeat(20_000));
     vec![
-        case("not HTTP at all", b"hello there\r\n\r\n".to_vec(), Expected::Error(400, BAD_REQUEST)),
+        case("not HTTP at all", b"hello there\r\n\r\n".to_vec(), Expected::Error(BAD_REQUEST)),
         case(
             "TLS handshake bytes",
             vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, b'\r', b'\n', b'\r', b'\n'],
-            Expected::Error(400, BAD_REQUEST),
+            Expected::Error(BAD_REQUEST),
         ),
         case(
             "request line without version",
             request(&format!("POST {path}\nHost: {host}\n\n"), b""),
-            Expected::Error(400, BAD_REQUEST),
+            Expected::Error(BAD_REQUEST),
         ),
         case(
             "HTTP/2.0 in the request line",
             request(&format!("POST {path} HTTP/2.0\nHost: {host}\nContent-Length: {len}\n\n"), event),
-            Expected::Error(505, &["http_version_not_supported"]),
+            Expected::Error(&[(505, "http_version_not_supported")]),
         ),
         case(
             "HTTP/9.9 in the request line",
             request(&format!("POST {path} HTTP/9.9\nHost: {host}\nContent-Length: {len}\n\n"), event),
-            Expected::Error(505, &["http_version_not_supported"]),
+            Expected::Error(&[(505, "http_version_not_supported")]),
         ),
         case(
             "NUL byte in the path",
             request(&format!("POST {path}\0x HTTP/1.1\nHost: {host}\nContent-Length: {len}\n\n"), event),
-            Expected::Error(400, BAD_REQUEST),
+            Expected::Error(BAD_REQUEST),
         ),
-        case("space before the header colon", with_head(&format!("Content-Length : {len}\n")), Expected::Error(400, BAD_REQUEST)),
-        case("header line without a colon", with_head(&format!("X-Broken\nContent-Length: {len}\n")), Expected::Error(400, BAD_REQUEST)),
+        case("space before the header colon", with_head(&format!("Content-Length : {len}\n")), Expected::Error(BAD_REQUEST)),
+        case("header line without a colon", with_head(&format!("X-Broken\nContent-Length: {len}\n")), Expected::Error(BAD_REQUEST)),
         case(
             "obsolete folded header",
             with_head(&format!("X-Folded: a\n  b\nContent-Length: {len}\n")),
-            Expected::Error(400, BAD_REQUEST),
+            Expected::Error(BAD_REQUEST),
         ),
-        case("POST without Content-Length", with_head(""), Expected::Error(411, &["length_required"])),
-        case("Content-Length: abc", with_head("Content-Length: abc\n"), Expected::Error(400, BAD_LENGTH)),
-        case("Content-Length: -1", with_head("Content-Length: -1\n"), Expected::Error(400, BAD_LENGTH)),
-        case("Content-Length: +46 (sign)", with_head(&format!("Content-Length: +{len}\n")), Expected::Error(400, BAD_LENGTH)),
+        case("POST without Content-Length", with_head(""), Expected::Error(&[(411, "length_required")])),
+        case("Content-Length: abc", with_head("Content-Length: abc\n"), Expected::Error(BAD_LENGTH)),
+        case("Content-Length: -1", with_head("Content-Length: -1\n"), Expected::Error(BAD_LENGTH)),
+        case("Content-Length: +46 (sign)", with_head(&format!("Content-Length: +{len}\n")), Expected::Error(BAD_LENGTH)),
         case(
             "two different Content-Lengths",
             with_head(&format!("Content-Length: {len}\nContent-Length: {}\n", len + 1)),
-            Expected::Error(400, BAD_LENGTH),
+            Expected::Error(BAD_LENGTH),
         ),
         case(
             "Content-Length beyond u64",
             with_head("Content-Length: 99999999999999999999999\n"),
-            Expected::Error(400, &["invalid_content_length", "body_too_large"]),
+            Expected::Error(&[(400, "invalid_content_length"), (413, "body_too_large")]),
         ),
         case(
             "claimed 10 GB body",
             request(&format!("POST {path} HTTP/1.1\nHost: {host}\nContent-Length: 10000000000\n\n"), b""),
-            Expected::Error(413, &["body_too_large"]),
+            Expected::Error(&[(413, "body_too_large")]),
         ),
         case(
             "70 000-byte body",
             post_json(host, path, &vec![b' '; 70_000]),
-            Expected::Error(413, &["body_too_large"]),
+            Expected::Error(&[(413, "body_too_large")]),
         ),
         case(
             "Transfer-Encoding: chunked",
@@ -190,58 +194,58 @@ pub fn catalogue(target: &Target) -> Vec<GarbageCase> {
                 &format!("POST {path} HTTP/1.1\nHost: {host}\nTransfer-Encoding: chunked\n\n"),
                 format!("{len:x}\r\n{}\r\n0\r\n\r\n", String::from_utf8_lossy(event)).as_bytes(),
             ),
-            Expected::Error(501, &["unsupported_transfer_encoding"]),
+            Expected::Error(&[(501, "unsupported_transfer_encoding")]),
         ),
         case(
             "Transfer-Encoding beside Content-Length",
             with_head(&format!("Transfer-Encoding: identity\nContent-Length: {len}\n")),
-            Expected::Error(501, &["unsupported_transfer_encoding"]),
+            Expected::Error(&[(501, "unsupported_transfer_encoding")]),
         ),
-        case("one 9 KiB header", with_head(&format!("{big_header}Content-Length: {len}\n")), Expected::Error(431, &["headers_too_large"])),
+        case("one 9 KiB header", with_head(&format!("{big_header}Content-Length: {len}\n")), Expected::Error(&[(431, "headers_too_large")])),
         case(
             "120 headers, 10 KiB in all",
             with_head(&format!("{many_headers}Content-Length: {len}\n")),
-            Expected::Error(431, &["headers_too_large", "bad_request"]),
+            Expected::Error(&[(431, "headers_too_large"), (400, "bad_request")]),
         ),
         case(
             "10 KiB request target",
             request(&format!("POST {long_target} HTTP/1.1\nHost: {host}\nContent-Length: {len}\n\n"), event),
-            Expected::Error(431, &["headers_too_large"]),
+            Expected::Error(&[(431, "headers_too_large")]),
         ),
-        case("truncated JSON", post_json(host, path, br#"{"user":"a","action":"#), Expected::Error(400, INVALID_JSON)),
-        case("empty body", post_json(host, path, b""), Expected::Error(400, INVALID_JSON)),
+        case("truncated JSON", post_json(host, path, br#"{"user":"a","action":"#), Expected::Error(INVALID_JSON)),
+        case("empty body", post_json(host, path, b""), Expected::Error(INVALID_JSON)),
         case(
             "invalid UTF-8 in JSON",
             post_json(host, path, b"{\"user\":\"\xff\xfe\",\"action\":\"buy\",\"amount\":1}"),
-            Expected::Error(400, &["invalid_json", "invalid_event"]),
+            Expected::Error(&[(400, "invalid_json"), (400, "invalid_event")]),
         ),
-        case("JSON array, not an object", post_json(host, path, b"[1,2,3]"), Expected::Error(400, INVALID_EVENT)),
+        case("JSON array, not an object", post_json(host, path, b"[1,2,3]"), Expected::Error(INVALID_EVENT)),
         case(
             "20 000 nested brackets",
             post_json(host, path, nested.as_bytes()),
-            Expected::Error(400, &["invalid_event", "invalid_json"]),
+            Expected::Error(&[(400, "invalid_event"), (400, "invalid_json")]),
         ),
-        case("missing amount", post_json(host, path, br#"{"user":"a","action":"buy"}"#), Expected::Error(400, INVALID_EVENT)),
-        case("empty user", post_json(host, path, br#"{"user":"","action":"buy","amount":1}"#), Expected::Error(400, INVALID_EVENT)),
-        case("65-byte user", post_json(host, path, long_user.as_bytes()), Expected::Error(400, INVALID_EVENT)),
+        case("missing amount", post_json(host, path, br#"{"user":"a","action":"buy"}"#), Expected::Error(INVALID_EVENT)),
+        case("empty user", post_json(host, path, br#"{"user":"","action":"buy","amount":1}"#), Expected::Error(INVALID_EVENT)),
+        case("65-byte user", post_json(host, path, long_user.as_bytes()), Expected::Error(INVALID_EVENT)),
         case(
             "amount 1 000 000 001",
             post_json(host, path, br#"{"user":"a","action":"buy","amount":1000000001}"#),
-            Expected::Error(400, INVALID_EVENT),
+            Expected::Error(INVALID_EVENT),
         ),
-        case("amount 1.5", post_json(host, path, br#"{"user":"a","action":"buy","amount":1.5}"#), Expected::Error(400, INVALID_EVENT)),
-        case("amount \"100\"", post_json(host, path, br#"{"user":"a","action":"buy","amount":"100"}"#), Expected::Error(400, INVALID_EVENT)),
+        case("amount 1.5", post_json(host, path, br#"{"user":"a","action":"buy","amount":1.5}"#), Expected::Error(INVALID_EVENT)),
+        case("amount \"100\"", post_json(host, path, br#"{"user":"a","action":"buy","amount":"100"}"#), Expected::Error(INVALID_EVENT)),
         case(
             "amount beyond i64",
             post_json(host, path, br#"{"user":"a","action":"buy","amount":99999999999999999999}"#),
-            Expected::Error(400, INVALID_EVENT),
+            Expected::Error(INVALID_EVENT),
         ),
         case(
             "GET /events",
             request(&format!("GET {path} HTTP/1.1\nHost: {host}\nConnection: close\n\n"), b""),
-            Expected::Error(405, &["method_not_allowed"]),
+            Expected::Error(&[(405, "method_not_allowed")]),
         ),
-        case("POST /nowhere", post_json(host, "/nowhere", event), Expected::Error(404, &["not_found"])),
+        case("POST /nowhere", post_json(host, "/nowhere", event), Expected::Error(&[(404, "not_found")])),
         case("lower-case content-length (legal)", request(&format!("POST {path} HTTP/1.1\nHost: {host}\ncontent-length: {len}\nConnection: close\n\n"), event), Expected::Success),
         case(
             "CONTENT-LENGTH with padding (legal)",
@@ -253,9 +257,18 @@ pub fn catalogue(target: &Target) -> Vec<GarbageCase> {
 
 /// Runs every case on its own connection, in order (a blocking stage serves one at a time).
 pub async fn run_garbage(target: &Target, timeout: Duration) -> GarbageReport {
+    run_cases(target, &catalogue(target), timeout).await
+}
+
+/// Runs the given cases, then the final valid request.
+pub async fn run_cases(
+    target: &Target,
+    catalogue: &[GarbageCase],
+    timeout: Duration,
+) -> GarbageReport {
     let mut cases = Vec::new();
-    for case in catalogue(target) {
-        cases.push(run_case(target, &case, timeout).await);
+    for case in catalogue {
+        cases.push(run_case(target, case, timeout).await);
     }
     let event = br#"{"user":"garbage","action":"probe","amount":1}"#;
     let valid = post_json(&target.host_header, &target.events_path, event);
@@ -295,7 +308,11 @@ async fn exchange(target: &Target, request: &[u8], timeout: Duration) -> Answer 
         let head = connection.send_raw_then_read(request).await?;
         let reason = serde_json::from_slice::<serde_json::Value>(connection.body())
             .ok()
-            .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_string));
+            .and_then(|v| {
+                // Errors carry `reason`; successes only `status` ("accepted").
+                let field = v.get("reason").or_else(|| v.get("status"))?;
+                field.as_str().map(str::to_string)
+            });
         Ok::<_, ExchangeError>((head.status, reason, excerpt(connection.body(), 100)))
     };
     match tokio::time::timeout(timeout, attempt).await {
@@ -317,9 +334,9 @@ async fn run_case(target: &Target, case: &GarbageCase, timeout: Duration) -> Cas
         Answer::Response { status, reason, .. } => {
             let matches = match &case.expected {
                 Expected::Success => (200..300).contains(&status),
-                Expected::Error(want, reasons) => {
-                    *want == status && reason.as_deref().is_some_and(|r| reasons.contains(&r))
-                }
+                Expected::Error(answers) => answers
+                    .iter()
+                    .any(|(want, why)| *want == status && reason.as_deref() == Some(*why)),
             };
             let got = format!("{status} {}", reason.as_deref().unwrap_or("(no reason)"));
             let verdict = if matches {

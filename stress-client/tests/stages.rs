@@ -1,0 +1,124 @@
+//! The client against the real stages, in-process on 127.0.0.1:0 with scaled-down knobs.
+//! Run with `cargo test -p stress-client --test stages`.
+
+use std::future::pending;
+use std::time::Duration;
+use stress_client::check::Verdict;
+use stress_client::garbage::{self, CaseVerdict};
+use stress_client::load::{Load, LoadSpec};
+use stress_client::outcome::Outcome;
+use stress_client::run::LoadConfig;
+use stress_client::target::Target;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Aborts the server task when the test ends, pass or fail.
+struct Running(JoinHandle<()>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn loopback() -> (TcpListener, Target) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let target = Target::from_addr(listener.local_addr().expect("bound address"));
+    (listener, target)
+}
+
+fn load(requests: usize) -> Load {
+    Load::generate(&LoadSpec {
+        requests,
+        users: 20,
+        seed: 7,
+    })
+}
+
+fn config(target: Target, concurrency: usize) -> LoadConfig {
+    LoadConfig {
+        concurrency,
+        ..LoadConfig::new(target)
+    }
+}
+
+const DRAIN: Option<Duration> = Some(Duration::from_secs(30));
+
+async fn stage3() -> (Running, Target) {
+    let (listener, target) = loopback().await;
+    let server = tokio::spawn(stage3_json::run(
+        listener,
+        stage3_json::Config::default(),
+        pending(),
+    ));
+    (Running(server), target)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage3_answers_every_garbage_case_as_specified() {
+    let (_server, target) = stage3().await;
+    let report = garbage::run_garbage(&target, Duration::from_secs(5)).await;
+    assert!(report.still_serving, "{}", report.final_request);
+    assert!(!report.failed());
+    let differing: Vec<_> = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict != CaseVerdict::Matches)
+        .map(|c| format!("{}: expected {}, got {}", c.name, c.expected, c.got))
+        .collect();
+    assert!(differing.is_empty(), "{differing:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage3_accepts_the_load_and_has_no_stats() {
+    let (_server, target) = stage3().await;
+    let (run, check) = stress_client::run_and_check(&config(target, 20), &load(300), DRAIN).await;
+    assert_eq!(
+        run.tally.count(Outcome::Accepted),
+        300,
+        "{:?}",
+        run.outcomes
+    );
+    assert_eq!(check.verdict, Verdict::Skipped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage4_applies_everything_one_at_a_time() {
+    let (listener, target) = loopback().await;
+    let stage_config = stage4_shared_state::Config {
+        work_ms: 10,
+        ..stage4_shared_state::Config::default()
+    };
+    let _server = Running(tokio::spawn(async move {
+        stage4_shared_state::run(listener, stage_config, pending()).await;
+    }));
+    let (run, check) = stress_client::run_and_check(&config(target, 5), &load(20), DRAIN).await;
+    assert_eq!(run.tally.count(Outcome::Accepted), 20, "{:?}", run.outcomes);
+    assert_eq!(check.verdict, Verdict::Ok, "{check:?}");
+    assert_eq!(check.processed, 20);
+    assert_eq!(check.balance_delta, run.ledger.accepted_amount_sum);
+    assert_eq!(check.model.as_ref().map(|m| m.jobs_per_sec), Some(100.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage5_rejects_a_burst_and_loses_nothing() {
+    let (listener, target) = loopback().await;
+    let stage_config = stage5_backpressure::Config {
+        work_ms: 5,
+        capacity: 4,
+        ..stage5_backpressure::Config::default()
+    };
+    let _server = Running(tokio::spawn(async move {
+        stage5_backpressure::run(listener, stage_config, pending()).await;
+    }));
+    let (run, check) = stress_client::run_and_check(&config(target, 30), &load(150), DRAIN).await;
+    let accepted = run.tally.count(Outcome::Accepted);
+    let rejected = run.tally.count(Outcome::Rejected);
+    assert_eq!(accepted + rejected, 150, "{:?}", run.outcomes);
+    assert!(rejected > 0 && accepted >= 4, "{:?}", run.outcomes);
+    assert_eq!(check.verdict, Verdict::Ok, "{check:?}");
+    assert_eq!((check.lost, check.processed), (0, accepted));
+    assert_eq!(check.server_rejected, rejected);
+}
