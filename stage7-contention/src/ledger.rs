@@ -70,22 +70,37 @@ pub struct Ledger {
 impl Ledger {
     /// Applies `event`, keeping the lock for at least `hold`, and reports what the lock
     /// cost. Returns the user's new balance.
+    pub fn apply(&self, event: Event, hold: Duration) -> (i64, LockTiming) {
+        self.locked(
+            || self.balances.lock().unwrap_or_else(PoisonError::into_inner),
+            hold,
+            |balances| self.totals.apply(balances, event),
+        )
+    }
+
+    /// Takes a lock with `acquire`, holds it for `hold` plus the time `update` takes,
+    /// and measures both the wait and the hold.
     ///
     /// `hold` simulates work that genuinely needs the lock (checking a limit across
     /// accounts, writing an audit record). It is a blocking sleep on purpose: workers run
     /// on threads of their own, and a std guard must never be held across `.await`.
-    pub fn apply(&self, event: Event, hold: Duration) -> (i64, LockTiming) {
+    fn locked<Guard>(
+        &self,
+        acquire: impl FnOnce() -> Guard,
+        hold: Duration,
+        update: impl FnOnce(&mut Guard) -> i64,
+    ) -> (i64, LockTiming) {
         let asked = Instant::now();
-        let mut balances = self.balances.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = acquire();
         let acquired = Instant::now();
         self.enter();
 
         thread::sleep(hold);
-        let balance = self.totals.apply(&mut balances, event);
+        let balance = update(&mut guard);
 
         // Leave the gauge before the guard goes, so it can never count two holders.
         self.holders.fetch_sub(1, Ordering::Relaxed);
-        drop(balances);
+        drop(guard);
         let timing = LockTiming {
             wait: acquired - asked,
             hold: acquired.elapsed(),
