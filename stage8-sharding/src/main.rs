@@ -1,1 +1,176 @@
-fn main() {}
+//! `cargo run -p stage8-sharding [-- --addr 127.0.0.1:8088 --workers 16 --capacity 1000
+//! --work-ms 10 --hold-ms 1 --map dashmap|sharded --shards N --log-locks]`
+//!
+//! Starts stage 8's server: connections on a single-threaded tokio runtime, workers on
+//! threads of their own. On Ctrl-C or SIGTERM it stops accepting, applies every queued
+//! event, and prints a final summary.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use stage8_sharding::ledger::MapKind;
+use tokio::net::TcpListener;
+
+/// Stage 8: the worker pool on a sharded map. Writers to different keys run in parallel.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on; `127.0.0.1:0` picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8088")]
+    addr: SocketAddr,
+    /// Largest request body accepted, in bytes; a larger Content-Length is answered 413
+    /// before any of the body is read.
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_body: usize,
+    /// How long a request may take to arrive, and an idle keep-alive connection may stay
+    /// open (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    read_timeout: Duration,
+    /// Simulated slow work per event, in milliseconds, done by the worker outside any lock.
+    #[arg(long, default_value_t = 10)]
+    work_ms: u64,
+    /// Simulated work per event done while holding the balances lock, in milliseconds.
+    #[arg(long, default_value_t = 1)]
+    hold_ms: u64,
+    /// Print one line per job: worker, user, new balance, lock wait and hold.
+    #[arg(long)]
+    log_locks: bool,
+    /// Which sharded map holds the balances.
+    #[arg(long, value_enum, default_value_t = Map::Dashmap)]
+    map: Map,
+    /// How many shards, rounded up to a power of two [default: 4 × cores, rounded up]
+    #[arg(long)]
+    shards: Option<usize>,
+    /// How many accepted events may wait for a worker; when full, new events get 503.
+    #[arg(long, default_value_t = 1000)]
+    capacity: usize,
+    /// How many workers take events off the queue, each on its own thread.
+    #[arg(long, default_value_t = 16)]
+    workers: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Map {
+    /// The dashmap crate: shards of RwLock<HashMap>.
+    Dashmap,
+    /// The hand-rolled map in sharded.rs: shards of Mutex<HashMap>.
+    Sharded,
+}
+
+// Connections stay on one thread: the request path is cheap. The workers get threads of
+// their own (see `start_workers`).
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let listener = match TcpListener::bind(args.addr).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!(
+                "cannot listen on {}: {err}\n\
+                 Is another copy running? Stop it, or pick a free port with --addr 127.0.0.1:0",
+                args.addr
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(addr) => addr,
+        Err(err) => {
+            eprintln!("cannot read the bound address: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("listening on http://{addr}");
+    let config = stage8_sharding::Config {
+        max_body: args.max_body,
+        read_timeout: args.read_timeout,
+        work_ms: args.work_ms,
+        capacity: args.capacity,
+        workers: args.workers,
+        hold_ms: args.hold_ms,
+        log_locks: args.log_locks,
+        map: match args.map {
+            Map::Dashmap => MapKind::DashMap,
+            Map::Sharded => MapKind::Sharded,
+        },
+        shards: args.shards.unwrap_or_else(stage8_sharding::default_shards),
+    };
+    println!(
+        "\nstage 8 · sharding: split the lock, and writers to different keys run in parallel\n\
+         knobs: --map {map} --shards {shards}, --workers {workers}, --capacity {capacity}, --work-ms {work_ms}, --hold-ms {hold_ms}, --max-body {max_body} bytes, --read-timeout {timeout:?}\n\
+         model: {formula} = {model:.1} events/s; a burst gets about capacity + model × burst seconds accepted\n\
+         \n\
+         try:\n  \
+           curl -i -d '{{\"user\":\"alice\",\"action\":\"buy\",\"amount\":100}}' http://{addr}/events\n  \
+           curl -s http://{addr}/stats\n  \
+           cargo run --release -p stress-client -- run http://{addr}\n\
+         \n\
+         Ctrl-C stops accepting, applies every queued event, then exits.",
+        workers = args.workers,
+        capacity = args.capacity,
+        work_ms = args.work_ms,
+        hold_ms = args.hold_ms,
+        map = match config.map {
+            MapKind::DashMap => "dashmap",
+            MapKind::Sharded => "sharded",
+        },
+        shards = config.shards.max(2).next_power_of_two(),
+        max_body = args.max_body,
+        timeout = args.read_timeout,
+        formula = stage8_sharding::MODEL_FORMULA,
+        model = config.model_jobs_per_sec(),
+    );
+    let summary = stage8_sharding::run(listener, config, shutdown_signal()).await;
+    println!(
+        "stopped: processed {}, users {}, balance_total {}",
+        summary.processed, summary.users, summary.balance_total
+    );
+    ExitCode::SUCCESS
+}
+
+/// Accepts `250ms`, `10s`, `2m`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; try 10s or 500ms"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(number)),
+        "" | "s" => Ok(Duration::from_secs(number)),
+        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
+        _ => Err(format!("unknown unit {unit:?} in {text:?}; use ms, s or m")),
+    }
+}
+
+/// Completes on the first Ctrl-C or SIGTERM. After that a second signal exits at once,
+/// so a server that is slow to finish never traps the person at the keyboard.
+async fn shutdown_signal() {
+    wait_for_signal().await;
+    eprintln!("shutting down; press Ctrl-C again to quit at once");
+    tokio::spawn(async {
+        wait_for_signal().await;
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        // SIGTERM is what `kill` and service managers send; treat it like Ctrl-C.
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,460 @@
+//! HTTP/1.1 framing for one connection: where a server decides how far to trust a client.
+//!
+//! `httparse` (the parser inside hyper) checks the syntax of the request line and the
+//! headers. Every decision about *how many bytes to read, and for how long* is made here,
+//! in plain sight, because that is where naive servers go wrong: they allocate whatever
+//! Content-Length claims, read an empty body when the header is spelled in lower case,
+//! wait forever for a client that stopped talking, and lose track of where one request
+//! ends and the next begins on a keep-alive connection.
+
+use std::fmt::Display;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+
+/// The request line and headers together may take at most this many bytes (answered 431
+/// beyond). 8 KiB is the common default of real servers, and far more than any honest
+/// client needs here.
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+
+/// httparse fills a fixed array of header slots; a request with more headers than this
+/// is answered 431 as well.
+const MAX_HEADERS: usize = 64;
+
+/// After an answer that closes the connection, we keep reading (and discarding) for at
+/// most this long, or this many bytes, before we let go of the socket. See
+/// [`Connection::close`].
+const LINGER_TIME: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// How much we ask the socket for at a time. Small enough that a connection's buffer
+/// stays close to the size of the request it holds.
+const READ_CHUNK: usize = 4096;
+
+/// What one connection may cost us. Both limits are enforced before the bytes they
+/// protect are read, so a client can only ever make us wait or allocate what we allowed.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest body we agree to read. Checked against Content-Length *before* reading, so
+    /// a client that claims 10 GB gets a 413 without us allocating a single byte for it.
+    pub max_body: usize,
+    /// How long a connection may sit silent between requests, and how long one request
+    /// may take to arrive once its first byte is in. Without it, a client that stops
+    /// halfway holds a task and a socket forever.
+    pub read_timeout: Duration,
+}
+
+/// A complete request: its head was parsed and exactly Content-Length body bytes read.
+#[derive(Debug)]
+pub struct Request {
+    pub method: String,
+    /// The path without its query string.
+    pub path: String,
+    pub body: Vec<u8>,
+    /// Whether the client wants the connection kept open after our answer (HTTP/1.1 by
+    /// default, HTTP/1.0 only when it says `Connection: keep-alive`).
+    pub keep_alive: bool,
+}
+
+/// One answer: a status, a JSON body, and any extra headers the status calls for.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+    /// `Allow` for 405, `Retry-After` for 503; static, so answering costs no allocation.
+    pub headers: &'static [(&'static str, &'static str)],
+}
+
+/// The body of every error answer, so a client can branch on `reason` and a person can
+/// read `detail`.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    status: &'static str,
+    reason: &'static str,
+    detail: &'a str,
+}
+
+impl Response {
+    pub fn json(status: u16, body: &impl Serialize) -> Self {
+        // Serializing our own plain structs cannot fail; the fallback only keeps this
+        // function total instead of hiding a panic in every handler.
+        let body = serde_json::to_string(body).unwrap_or_else(|_| String::from("{}"));
+        Response {
+            status,
+            body,
+            headers: &[],
+        }
+    }
+
+    pub fn error(status: u16, reason: &'static str, detail: impl Display) -> Self {
+        let detail = detail.to_string();
+        Response::json(
+            status,
+            &ErrorBody {
+                status: "error",
+                reason,
+                detail: &detail,
+            },
+        )
+    }
+
+    pub fn with_headers(mut self, headers: &'static [(&'static str, &'static str)]) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Writes the status line, headers and body into `out`, ready for one `write_all`.
+    fn encode(&self, keep_alive: bool, out: &mut Vec<u8>) {
+        // Writing into a Vec cannot fail.
+        let _ = write!(
+            out,
+            "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            self.status,
+            status_text(self.status),
+            self.body.len()
+        );
+        for (name, value) in self.headers {
+            let _ = write!(out, "{name}: {value}\r\n");
+        }
+        // Said explicitly in both cases: HTTP/1.0 keep-alive clients (`ab -k`) only keep
+        // the connection when the answer says so, and a client must know when we close.
+        let connection = if keep_alive { "keep-alive" } else { "close" };
+        let _ = write!(out, "Connection: {connection}\r\n\r\n");
+        out.extend_from_slice(self.body.as_bytes());
+    }
+}
+
+fn status_text(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// What the head of a request told us, copied out of the read buffer so the buffer can
+/// be read into again while we fetch the body.
+struct Head {
+    method: String,
+    path: String,
+    /// Bytes taken by the request line and headers, including the blank line.
+    len: usize,
+    content_length: Option<u64>,
+    keep_alive: bool,
+    expects_continue: bool,
+}
+
+/// A TCP connection plus the bytes we have read from it but not used yet.
+pub struct Connection {
+    stream: TcpStream,
+    /// Bytes read from the socket and not yet consumed. A keep-alive client may send its
+    /// next request before we answer this one, so after a request this can already hold
+    /// the start of the next: framing by Content-Length is what keeps them apart.
+    buffer: Vec<u8>,
+    /// Reused for every answer so a busy connection does not allocate per response.
+    out: Vec<u8>,
+}
+
+/// How waiting for more bytes ended.
+enum Fill {
+    Data,
+    Closed,
+    TimedOut,
+}
+
+impl Connection {
+    pub fn new(stream: TcpStream) -> Self {
+        Connection {
+            stream,
+            buffer: Vec::with_capacity(READ_CHUNK),
+            out: Vec::with_capacity(256),
+        }
+    }
+
+    /// Reads the next request.
+    ///
+    /// `Ok(None)`: the client closed, or stayed silent for the whole read timeout between
+    /// requests; there is nobody to answer. `Err(response)`: the request is broken in a
+    /// way that loses the framing; send the response, then close, because we no longer
+    /// know where a following request would start.
+    pub async fn read_request(&mut self, limits: &Limits) -> Result<Option<Request>, Response> {
+        // The clock starts now for a silent connection, and again at the first byte of a
+        // request: idle keep-alive clients and slow senders get the same allowance.
+        let mut deadline = Instant::now() + limits.read_timeout;
+        let head = loop {
+            if let Some(head) = parse_head(&self.buffer)? {
+                break head;
+            }
+            if self.buffer.len() >= MAX_HEAD_BYTES {
+                return Err(headers_too_large());
+            }
+            let request_started = !self.buffer.is_empty();
+            match self.fill(deadline).await {
+                Fill::Data if !request_started => deadline = Instant::now() + limits.read_timeout,
+                Fill::Data => {}
+                Fill::Closed if request_started => return Err(incomplete()),
+                Fill::TimedOut if request_started => return Err(too_slow(limits)),
+                Fill::Closed | Fill::TimedOut => return Ok(None),
+            }
+        };
+
+        let content_length = match head.content_length {
+            Some(length) => length,
+            // Without a length we cannot know where a POST body ends (we do not speak
+            // chunked), so we ask for one instead of guessing.
+            None if head.method == "POST" || head.method == "PUT" || head.method == "PATCH" => {
+                return Err(Response::error(
+                    411,
+                    "length_required",
+                    format!("{} needs a Content-Length header", head.method),
+                ));
+            }
+            None => 0,
+        };
+        // The claim is checked before a single body byte is read or reserved.
+        let body_len = match usize::try_from(content_length) {
+            Ok(len) if len <= limits.max_body => len,
+            _ => {
+                return Err(Response::error(
+                    413,
+                    "body_too_large",
+                    format!(
+                        "Content-Length {content_length} is over the limit of {} bytes",
+                        limits.max_body
+                    ),
+                ))
+            }
+        };
+
+        let request_end = head.len + body_len;
+        // curl sends `Expect: 100-continue` for bodies over 1 KiB and waits a second for
+        // this before sending; answering at once saves every such request that second.
+        if head.expects_continue && self.buffer.len() < request_end {
+            let _ = self
+                .stream
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await;
+        }
+        // Safe to reserve now: the size was bounded by `max_body`, not by the client.
+        self.buffer
+            .reserve(request_end.saturating_sub(self.buffer.len()));
+        while self.buffer.len() < request_end {
+            match self.fill(deadline).await {
+                Fill::Data => {}
+                Fill::Closed => return Err(incomplete()),
+                Fill::TimedOut => return Err(too_slow(limits)),
+            }
+        }
+
+        let body = self.buffer[head.len..request_end].to_vec();
+        // Whatever follows belongs to the next request on this connection.
+        self.buffer.drain(..request_end);
+        Ok(Some(Request {
+            method: head.method,
+            path: head.path,
+            body,
+            keep_alive: head.keep_alive,
+        }))
+    }
+
+    /// Sends one response as a single write.
+    pub async fn write_response(
+        &mut self,
+        response: &Response,
+        keep_alive: bool,
+    ) -> io::Result<()> {
+        self.out.clear();
+        response.encode(keep_alive, &mut self.out);
+        self.stream.write_all(&self.out).await
+    }
+
+    /// Closes the connection so that the client actually receives our last answer.
+    ///
+    /// Closing a socket that still has unread bytes in it (the rest of an oversized
+    /// header, a body we refused) makes the kernel send a reset, and a reset can destroy
+    /// the response before the client reads it: the client sees "connection reset"
+    /// instead of our 413. So we half-close (the client sees the end of our answer), then
+    /// read and discard what it is still sending, bounded in time and bytes.
+    pub async fn close(mut self) {
+        if self.stream.shutdown().await.is_err() {
+            return;
+        }
+        let deadline = Instant::now() + LINGER_TIME;
+        let mut discarded = 0;
+        while discarded < LINGER_BYTES {
+            self.buffer.clear();
+            match self.fill(deadline).await {
+                Fill::Data => discarded += self.buffer.len(),
+                Fill::Closed | Fill::TimedOut => break,
+            }
+        }
+    }
+
+    /// Waits for more bytes until `deadline`.
+    async fn fill(&mut self, deadline: Instant) -> Fill {
+        self.buffer.reserve(READ_CHUNK);
+        match timeout_at(deadline, self.stream.read_buf(&mut self.buffer)).await {
+            Err(_elapsed) => Fill::TimedOut,
+            Ok(Ok(0)) => Fill::Closed,
+            Ok(Ok(_)) => Fill::Data,
+            // A reset or similar: the client is gone, exactly as if it had closed.
+            Ok(Err(_)) => Fill::Closed,
+        }
+    }
+}
+
+/// Parses the request line and headers if they are all in `buffer`.
+fn parse_head(buffer: &[u8]) -> Result<Option<Head>, Response> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut slots);
+    let len = match request.parse(buffer) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::Version) => {
+            return Err(Response::error(
+                505,
+                "http_version_not_supported",
+                "only HTTP/1.0 and HTTP/1.1 are spoken here",
+            ))
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(headers_too_large()),
+        Err(err) => {
+            return Err(Response::error(
+                400,
+                "bad_request",
+                format!("the request line or a header is malformed: {err}"),
+            ))
+        }
+    };
+    // One read can complete a head that is already over the limit.
+    if len > MAX_HEAD_BYTES {
+        return Err(headers_too_large());
+    }
+
+    let method = request.method.unwrap_or_default().to_owned();
+    let target = request.path.unwrap_or_default();
+    let path = target.split('?').next().unwrap_or_default().to_owned();
+    // HTTP/1.1 keeps connections open unless told otherwise; HTTP/1.0 closes unless told.
+    let mut keep_alive = request.version == Some(1);
+    let mut content_length = None;
+    let mut expects_continue = false;
+
+    for header in request.headers.iter() {
+        // Header names are case-insensitive (RFC 9110 §5.1): `content-length`,
+        // `Content-Length` and `CONTENT-LENGTH` are the same header.
+        let name = header.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            let length = parse_content_length(header.value)?;
+            // Two lengths that disagree are the classic request-smuggling trick: a proxy
+            // and a server that pick different ones see different requests.
+            if content_length.is_some_and(|previous| previous != length) {
+                return Err(Response::error(
+                    400,
+                    "invalid_content_length",
+                    "the request has several Content-Length headers that disagree",
+                ));
+            }
+            content_length = Some(length);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            // Chunked bodies are a second framing we do not implement; refusing is honest,
+            // guessing would desynchronise the connection (and with Content-Length also
+            // present it is another smuggling vector).
+            return Err(Response::error(
+                501,
+                "unsupported_transfer_encoding",
+                "Transfer-Encoding is not supported; send the body with a Content-Length",
+            ));
+        } else if name.eq_ignore_ascii_case("connection") {
+            for option in header.value.split(|&byte| byte == b',') {
+                let option = option.trim_ascii();
+                if option.eq_ignore_ascii_case(b"close") {
+                    keep_alive = false;
+                } else if option.eq_ignore_ascii_case(b"keep-alive") {
+                    keep_alive = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case("expect") {
+            expects_continue = header
+                .value
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"100-continue");
+        }
+    }
+
+    Ok(Some(Head {
+        method,
+        path,
+        len,
+        content_length,
+        keep_alive,
+        expects_continue,
+    }))
+}
+
+/// Parses a Content-Length value strictly: ASCII digits only, optional spaces around.
+///
+/// `str::parse::<u64>` would also accept `+5`; and the outline's `unwrap_or(0)` turned
+/// every bad value into an empty body, which then failed as "invalid JSON", pointing
+/// the person debugging it at the wrong layer. A number too large for u64 is still a
+/// number: it becomes u64::MAX, which the body limit then answers with 413.
+fn parse_content_length(value: &[u8]) -> Result<u64, Response> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(Response::error(
+            400,
+            "invalid_content_length",
+            format!(
+                "Content-Length must be a non-negative whole number, got {:?}",
+                String::from_utf8_lossy(value)
+            ),
+        ));
+    }
+    Ok(digits.iter().fold(0u64, |length, &digit| {
+        length
+            .saturating_mul(10)
+            .saturating_add(u64::from(digit - b'0'))
+    }))
+}
+
+fn headers_too_large() -> Response {
+    Response::error(
+        431,
+        "headers_too_large",
+        format!("the request line and headers must fit in {MAX_HEAD_BYTES} bytes"),
+    )
+}
+
+fn incomplete() -> Response {
+    Response::error(
+        400,
+        "bad_request",
+        "the connection was closed before the request was complete",
+    )
+}
+
+fn too_slow(limits: &Limits) -> Response {
+    Response::error(
+        408,
+        "request_timeout",
+        format!(
+            "the request did not arrive completely within {} ms",
+            limits.read_timeout.as_millis()
+        ),
+    )
+}

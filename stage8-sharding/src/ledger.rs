@@ -1,0 +1,175 @@
+//! The shared state, split into shards, and instruments on the shards' locks.
+//!
+//! This module decides what an event does to the state and how the state is locked.
+//! Stage 7 kept every balance behind one mutex. Here the balances live in a sharded
+//! map: DashMap, or the hand-rolled [`ShardedMap`] beside it. Workers updating users in
+//! different shards no longer wait for each other. The simulated hold and its
+//! measurement are exactly stage 7's, so only the lock's shape differs.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::PoisonError;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+
+use crate::event::Event;
+use crate::sharded::ShardedMap;
+
+/// Balance by user name.
+pub type Balances = HashMap<String, i64>;
+
+/// Totals that `/stats` can read without taking the balances lock. Reading them through
+/// the lock would put every `/stats` request in line behind the very requests it is
+/// trying to observe.
+#[derive(Default)]
+pub struct Totals {
+    /// How many distinct users have a balance.
+    pub users: AtomicU64,
+    /// The sum of all balances; the stress client compares it with the sum of the
+    /// amounts it saw accepted, so a lost or doubled event shows up here.
+    pub balance_total: AtomicI64,
+}
+
+impl Totals {
+    /// Adds `event` to its user's balance and returns the new balance. Call it with the
+    /// balances lock held, so the totals move in step with the map.
+    pub fn apply(&self, balances: &mut Balances, event: Event) -> i64 {
+        let balance = balances.entry(event.user).or_insert_with(|| {
+            self.users.fetch_add(1, Ordering::Relaxed);
+            0
+        });
+        self.add(balance, event.amount)
+    }
+
+    /// Adds `amount` to one balance (already found, and locked) and to the total.
+    pub fn add(&self, balance: &mut i64, amount: i64) -> i64 {
+        // |amount| <= 10^9, so reaching i64::MAX takes nine billion maximal events for
+        // one user; saturating keeps even that pathological run from panicking.
+        *balance = balance.saturating_add(amount);
+        self.balance_total.fetch_add(amount, Ordering::Relaxed);
+        *balance
+    }
+}
+
+/// Which sharded map holds the balances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    /// The `dashmap` crate: shards of `RwLock<HashMap>`.
+    DashMap,
+    /// [`ShardedMap`]: shards of `Mutex<HashMap>`, written out in `sharded.rs`.
+    Sharded,
+}
+
+/// The balances, in one of the two sharded maps.
+enum Shards {
+    Dash(DashMap<String, i64>),
+    Hand(ShardedMap),
+}
+
+/// What one update cost at the lock.
+pub struct LockTiming {
+    /// From asking for the lock to getting it: pure waiting for other workers.
+    pub wait: Duration,
+    /// From getting the lock to letting it go: the time everyone else has to wait.
+    pub hold: Duration,
+}
+
+/// Every balance in a sharded map, plus the totals and a gauge of lock holders.
+pub struct Ledger {
+    /// Balances split over independently locked shards: a worker locks only the shard
+    /// of the user it updates.
+    balances: Shards,
+    pub totals: Totals,
+    /// How many workers are inside a critical section right now.
+    pub holders: AtomicU64,
+    /// The most that ever were at once. Above 1 is the proof that sharding let writers
+    /// to different keys run in parallel; with a single hot key it stays at 1.
+    pub peak_holders: AtomicU64,
+}
+
+impl Ledger {
+    /// An empty ledger on the chosen map with `shards` shards. DashMap needs a power of
+    /// two above 1, so the count is rounded up to one for both maps alike.
+    pub fn new(kind: MapKind, shards: usize) -> Self {
+        let shards = shards.max(2).next_power_of_two();
+        let balances = match kind {
+            MapKind::DashMap => Shards::Dash(DashMap::with_shard_amount(shards)),
+            MapKind::Sharded => Shards::Hand(ShardedMap::new(shards)),
+        };
+        Ledger {
+            balances,
+            totals: Totals::default(),
+            holders: AtomicU64::new(0),
+            peak_holders: AtomicU64::new(0),
+        }
+    }
+
+    /// Applies `event`, keeping the lock for at least `hold`, and reports what the lock
+    /// cost. Returns the user's new balance.
+    pub fn apply(&self, event: Event, hold: Duration) -> (i64, LockTiming) {
+        match &self.balances {
+            // `entry` write-locks the user's shard and keeps it locked for as long as
+            // the returned guard lives, so the guard is the lock. It must never live
+            // across an `.await`: DashMap's locks block the thread, and its guards are
+            // `Send`, so the compiler would not stop us. Here it lives in a plain
+            // function on a worker thread.
+            Shards::Dash(map) => self.locked(
+                || {
+                    map.entry(event.user).or_insert_with(|| {
+                        self.totals.users.fetch_add(1, Ordering::Relaxed);
+                        0
+                    })
+                },
+                hold,
+                |balance| self.totals.add(balance, event.amount),
+            ),
+            Shards::Hand(map) => {
+                let shard = map.shard(&event.user);
+                self.locked(
+                    // Every update is a single assignment, so a poisoned shard is still
+                    // consistent and we keep using it.
+                    || shard.lock().unwrap_or_else(PoisonError::into_inner),
+                    hold,
+                    |balances| self.totals.apply(balances, event),
+                )
+            }
+        }
+    }
+
+    /// Takes a lock with `acquire`, holds it for `hold` plus the time `update` takes,
+    /// and measures both the wait and the hold.
+    ///
+    /// `hold` simulates work that genuinely needs the lock (checking a limit across
+    /// accounts, writing an audit record). It is a blocking sleep on purpose: workers run
+    /// on threads of their own, and a std guard must never be held across `.await`.
+    fn locked<Guard>(
+        &self,
+        acquire: impl FnOnce() -> Guard,
+        hold: Duration,
+        update: impl FnOnce(&mut Guard) -> i64,
+    ) -> (i64, LockTiming) {
+        let asked = Instant::now();
+        let mut guard = acquire();
+        let acquired = Instant::now();
+        self.enter();
+
+        thread::sleep(hold);
+        let balance = update(&mut guard);
+
+        // Leave the gauge before the guard goes, so it can never count two holders.
+        self.holders.fetch_sub(1, Ordering::Relaxed);
+        drop(guard);
+        let timing = LockTiming {
+            wait: acquired - asked,
+            hold: acquired.elapsed(),
+        };
+        (balance, timing)
+    }
+
+    fn enter(&self) {
+        let holders = self.holders.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_holders.fetch_max(holders, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,433 @@
+//! Stage 8: the same worker pool on a sharded map.
+//!
+//! Run it with `cargo run -p stage8-sharding`, then:
+//!
+//! ```text
+//! cargo run --release -p stress-client -- run http://127.0.0.1:8088
+//! cargo run -p stage8-sharding -- --map sharded --shards 64
+//! cargo run -p stage8-sharding -- --capacity 100 --work-ms 100 --hold-ms 10   # stage 7's knobs
+//! ```
+//!
+//! Stage 7's pool was capped by one lock around every balance. Here the balances live in
+//! a sharded map (DashMap by default, or the hand-rolled `sharded::ShardedMap` with
+//! `--map sharded`): each shard has its own lock, and a worker locks only the shard of
+//! the user it updates. Workers on users in different shards run their critical
+//! sections in parallel, so the model is back to `workers × 1000 / (work_ms + hold_ms)`.
+//! One hot key still serializes: every update to it needs the same shard, and the
+//! model for that case stays stage 7's `1000 / hold_ms`.
+//!
+//! Only the ledger's type changed from stage 7 (see `ledger.rs`); the workers, the
+//! queue, and the measurement are the same code. The defaults are the outline's run
+//! (`--capacity 1000 --work-ms 10 --hold-ms 1`); pass stage 7's knobs to compare the
+//! lock with everything else held equal.
+
+pub mod event;
+pub mod http;
+pub mod ledger;
+pub mod sharded;
+pub mod stats;
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+/// The receiving end of the queue, shared by every worker.
+type SharedJobs = Arc<tokio::sync::Mutex<mpsc::Receiver<Event>>>;
+use tokio::task::JoinSet;
+
+use crate::event::Event;
+use crate::http::{Connection, Limits, Request, Response};
+use crate::ledger::{Ledger, MapKind};
+use crate::stats::{Counters, LockTimes, Report};
+
+/// How long to wait before accepting again after `accept` failed (for example when the
+/// process is out of file descriptors), so the loop does not spin on the error.
+const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// The server's knobs; `main.rs` fills them from the command line, tests from code.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body: usize,
+    /// How long a request may take to arrive, and an idle connection may stay open.
+    pub read_timeout: Duration,
+    /// Simulated slow work per event, in milliseconds (a call to another service).
+    pub work_ms: u64,
+    /// How many accepted events may wait for a worker (503 beyond).
+    pub capacity: usize,
+    /// How many workers take events off the queue, each on its own thread.
+    pub workers: usize,
+    /// Simulated work per event done while holding the balances lock, in milliseconds.
+    pub hold_ms: u64,
+    /// Print one line per job: worker, user, new balance, lock wait and hold.
+    pub log_locks: bool,
+    /// Which sharded map holds the balances.
+    pub map: MapKind,
+    /// How many shards (rounded up to a power of two, at least 2).
+    pub shards: usize,
+}
+
+/// The throughput model of this stage, printed in the banner and served in `/stats`.
+pub const MODEL_FORMULA: &str =
+    "workers × 1000 / (work_ms + hold_ms) with keys spread over shards; 1000 / hold_ms for one hot key";
+
+impl Config {
+    /// The most events per second this stage can process when users spread over the
+    /// shards: every worker's critical section can run at once, so only the workers
+    /// bound is left. (For one hot key it is `1000 / hold_ms`, as in stage 7.)
+    pub fn model_jobs_per_sec(&self) -> f64 {
+        let per_job_ms = (self.work_ms + self.hold_ms).max(1) as f64;
+        self.workers.max(1) as f64 * 1000.0 / per_job_ms
+    }
+}
+
+/// DashMap's own default: four shards per core, rounded up to a power of two.
+pub fn default_shards() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    (cores * 4).next_power_of_two()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_body: 64 * 1024,
+            read_timeout: Duration::from_secs(10),
+            work_ms: 10,
+            capacity: 1000,
+            workers: 16,
+            hold_ms: 1,
+            log_locks: false,
+            map: MapKind::DashMap,
+            shards: default_shards(),
+        }
+    }
+}
+
+/// What every connection task shares.
+struct App {
+    /// The limits each connection enforces while reading.
+    limits: Limits,
+    config: Config,
+    /// Every user's balance in a sharded map, with totals and a holders gauge.
+    ledger: Ledger,
+    counters: Counters,
+    /// Lock wait and hold times, per worker.
+    lock_times: LockTimes,
+    started: Instant,
+}
+
+/// What `run` reports when it returns, for the final summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub processed: u64,
+    pub users: u64,
+    pub balance_total: i64,
+}
+
+#[derive(Serialize)]
+struct Status {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+}
+
+/// The knobs as `/stats` shows them.
+#[derive(Serialize)]
+struct Knobs {
+    work_ms: u64,
+    capacity: usize,
+    workers: usize,
+    hold_ms: u64,
+    map: &'static str,
+    shards: usize,
+    max_body: usize,
+    read_timeout_ms: u128,
+}
+
+/// Serves connections until `shutdown` completes, then lets every connection finish the
+/// request it is working on and returns once all of them have closed.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Summary {
+    let app = Arc::new(App {
+        limits: Limits {
+            max_body: config.max_body,
+            read_timeout: config.read_timeout,
+        },
+        config: config.clone(),
+        ledger: Ledger::new(config.map, config.shards),
+        counters: Counters::default(),
+        lock_times: LockTimes::new(config.workers),
+        started: Instant::now(),
+    });
+    // Connections wait on this between requests: `true` means "close instead of
+    // waiting for another request". A watch channel, because every connection needs
+    // to see the same single change, including ones that subscribe late.
+    // The queue between the request path and the worker. Bounded: its capacity is the
+    // promise of how much accepted-but-unfinished work we are willing to hold.
+    let (queue, jobs) = mpsc::channel(config.capacity.max(1));
+    let workers = start_workers(&app, Arc::new(tokio::sync::Mutex::new(jobs)));
+    let (stop_sender, stop) = watch::channel(false);
+    // Tracking the tasks lets shutdown wait for them instead of cutting answers short.
+    let mut connections = JoinSet::new();
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let connection = serve_connection(stream, Arc::clone(&app), queue.clone(), stop.clone());
+                    connections.spawn(connection);
+                }
+                // Accept errors are usually temporary (a client that reset before we got
+                // to it, or no free file descriptor); they must never end the server.
+                Err(err) => {
+                    eprintln!("accept failed: {err}; retrying");
+                    tokio::time::sleep(ACCEPT_RETRY_PAUSE).await;
+                }
+            },
+            // Collect finished tasks as we go, so the set does not grow with every
+            // client ever served.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+
+    // Closing the listener first makes new clients get "connection refused" at once
+    // instead of waiting in the backlog for a server that is leaving.
+    drop(listener);
+    let _ = stop_sender.send(true);
+    while connections.join_next().await.is_some() {}
+    // Every connection has ended, so this is the last sender. Dropping it closes the
+    // queue, and the workers stop only after they have taken every event still queued:
+    // each one we answered 202 is applied before `run` returns.
+    drop(queue);
+    // Joining a thread blocks, so it happens on tokio's blocking pool, not on the one
+    // thread that serves connections.
+    let joined = tokio::task::spawn_blocking(move || {
+        for worker in workers {
+            if worker.join().is_err() {
+                eprintln!("a worker thread panicked");
+            }
+        }
+    });
+    if let Err(err) = joined.await {
+        eprintln!("could not wait for the workers: {err}");
+    }
+    Summary {
+        processed: app.counters.processed.load(Ordering::Relaxed),
+        users: app.ledger.totals.users.load(Ordering::Relaxed),
+        balance_total: app.ledger.totals.balance_total.load(Ordering::Relaxed),
+    }
+}
+
+/// Serves one connection: as many requests as the client sends, until it closes, goes
+/// silent, breaks the framing, or the server shuts down.
+async fn serve_connection(
+    stream: TcpStream,
+    app: Arc<App>,
+    queue: mpsc::Sender<Event>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut connection = Connection::new(stream);
+    loop {
+        let request = tokio::select! {
+            // A request that has not fully arrived has not been accepted either, so
+            // dropping it at shutdown loses nothing the client was told we had.
+            _ = stop.wait_for(|&stopping| stopping) => return,
+            request = connection.read_request(&app.limits) => request,
+        };
+        let (response, keep_alive) = match request {
+            Ok(Some(request)) => (route(&app, &queue, &request), request.keep_alive),
+            Ok(None) => return,
+            Err(response) => (response, false),
+        };
+        if (400..500).contains(&response.status) {
+            app.counters.invalid.fetch_add(1, Ordering::Relaxed);
+        }
+        if connection
+            .write_response(&response, keep_alive)
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if !keep_alive {
+            connection.close().await;
+            return;
+        }
+    }
+}
+
+fn route(app: &App, queue: &mpsc::Sender<Event>, request: &Request) -> Response {
+    match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/events") => accept_event(app, queue, &request.body),
+        ("GET", "/stats") => stats(app),
+        (_, "/stats") => Response::error(
+            405,
+            "method_not_allowed",
+            format!("{} /stats is not supported; use GET", request.method),
+        )
+        .with_headers(&[("Allow", "GET")]),
+        (_, "/events") => Response::error(
+            405,
+            "method_not_allowed",
+            format!("{} /events is not supported; use POST", request.method),
+        )
+        .with_headers(&[("Allow", "POST")]),
+        (_, path) => Response::error(
+            404,
+            "not_found",
+            format!("there is nothing at {path}; events go to POST /events"),
+        ),
+    }
+}
+
+fn accept_event(app: &App, queue: &mpsc::Sender<Event>, body: &[u8]) -> Response {
+    let event = match Event::from_json(body) {
+        Ok(event) => event,
+        Err(rejection) => return Response::error(400, rejection.reason, rejection.detail),
+    };
+    // `try_send`, never `send().await`: waiting for room would turn a full queue back
+    // into stage 4's invisible line of waiting requests. Either the event fits now, or
+    // the client hears "busy, retry in a second" now. The depth gauge goes up first, so
+    // a worker that takes the event at once never takes the gauge below zero.
+    app.counters.queue_depth.fetch_add(1, Ordering::Relaxed);
+    match queue.try_send(event) {
+        Ok(()) => {
+            app.counters.accepted.fetch_add(1, Ordering::Relaxed);
+            let accepted = Status {
+                status: "accepted",
+                reason: None,
+            };
+            Response::json(202, &accepted)
+        }
+        // Full is the normal overload case. Closed cannot happen while connections are
+        // open (the worker outlives them), but if it did, "busy" is still the truth.
+        Err(_full_or_closed) => {
+            app.counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
+            app.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            let rejected = Status {
+                status: "rejected",
+                reason: Some("server_busy"),
+            };
+            Response::json(503, &rejected).with_headers(&[("Retry-After", "1")])
+        }
+    }
+}
+
+/// Starts `config.workers` threads, each running its own single-threaded runtime.
+///
+/// Threads of their own keep the workers off the thread that serves connections, so
+/// however busy the pool is, accepting, validating and answering 503 stay fast. Each
+/// thread needs a runtime of its own because the work awaits (a timer here, a network
+/// call in real life).
+fn start_workers(app: &Arc<App>, jobs: SharedJobs) -> Vec<thread::JoinHandle<()>> {
+    (0..app.config.workers.max(1))
+        .filter_map(|id| {
+            let app = Arc::clone(app);
+            let jobs = Arc::clone(&jobs);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build();
+            let spawned = match runtime {
+                Ok(runtime) => thread::Builder::new()
+                    .name(format!("worker-{id}"))
+                    .spawn(move || runtime.block_on(work(app, jobs, id))),
+                Err(err) => Err(err),
+            };
+            spawned
+                .map_err(|err| eprintln!("could not start worker {id}: {err}"))
+                .ok()
+        })
+        .collect()
+}
+
+/// One worker: takes events off the shared queue until it is closed and empty.
+async fn work(app: Arc<App>, jobs: SharedJobs, id: usize) {
+    loop {
+        // Only one worker at a time may wait on the receiver, so it sits behind a lock.
+        // It is tokio's async mutex because the guard is held across `recv().await`
+        // while the queue is empty. The block ends the guard's life *before* the job
+        // runs: if it lived on through the job, the next worker could not even take an
+        // event, and four workers would process exactly as fast as one.
+        let next = {
+            let mut receiver = jobs.lock().await;
+            receiver.recv().await
+        };
+        let Some(event) = next else { break };
+        app.counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
+        app.counters.start_work();
+
+        // The slow work runs outside any lock: it does not touch the balances, so
+        // nothing else has to wait for it.
+        tokio::time::sleep(Duration::from_millis(app.config.work_ms)).await;
+
+        // The critical section now has work of its own (`hold_ms`), and every worker
+        // needs the same lock for it: this is where sixteen workers become one.
+        let user = app.config.log_locks.then(|| event.user.clone());
+        let (balance, timing) = app
+            .ledger
+            .apply(event, Duration::from_millis(app.config.hold_ms));
+        app.lock_times.record(id, &timing);
+        if let Some(user) = user {
+            println!(
+                "[worker {id:>2}] user={user} balance={balance} wait={:.2}ms hold={:.2}ms",
+                timing.wait.as_secs_f64() * 1000.0,
+                timing.hold.as_secs_f64() * 1000.0,
+            );
+        }
+
+        app.counters.finish_work();
+    }
+}
+
+fn stats(app: &App) -> Response {
+    let counters = &app.counters;
+    let (lock_wait_us, lock_hold_us) = app.lock_times.summary();
+    let report = Report {
+        stage: 8,
+        name: "sharding",
+        knobs: Knobs {
+            work_ms: app.config.work_ms,
+            capacity: app.config.capacity,
+            workers: app.config.workers,
+            hold_ms: app.config.hold_ms,
+            map: match app.config.map {
+                MapKind::DashMap => "dashmap",
+                MapKind::Sharded => "sharded",
+            },
+            shards: app.config.shards.max(2).next_power_of_two(),
+            max_body: app.config.max_body,
+            read_timeout_ms: app.config.read_timeout.as_millis(),
+        },
+        model_jobs_per_sec: app.config.model_jobs_per_sec(),
+        model_formula: MODEL_FORMULA,
+        accepted: counters.accepted.load(Ordering::Relaxed),
+        rejected: counters.rejected.load(Ordering::Relaxed),
+        invalid: counters.invalid.load(Ordering::Relaxed),
+        processed: counters.processed.load(Ordering::Relaxed),
+        queue_depth: counters.queue_depth.load(Ordering::Relaxed),
+        capacity: Some(app.config.capacity as u64),
+        workers: app.config.workers as u64,
+        busy_workers: counters.busy_workers.load(Ordering::Relaxed),
+        peak_busy_workers: counters.peak_busy_workers.load(Ordering::Relaxed),
+        users: app.ledger.totals.users.load(Ordering::Relaxed),
+        balance_total: app.ledger.totals.balance_total.load(Ordering::Relaxed),
+        lock_wait_us,
+        lock_hold_us,
+        lock_holders: app.ledger.holders.load(Ordering::Relaxed),
+        peak_lock_holders: app.ledger.peak_holders.load(Ordering::Relaxed),
+        rss_bytes: stats::resident_memory_bytes(),
+        uptime_secs: app.started.elapsed().as_secs_f64(),
+    };
+    Response::json(200, &report)
+}

@@ -1,0 +1,182 @@
+//! Stage 8's lesson, proved with gauges rather than a stopwatch, for both sharded maps:
+//! writers to different keys hold their shard locks at the same time, and a single hot
+//! key still serializes without losing an update.
+
+mod support;
+
+use stage8_sharding::ledger::MapKind;
+use support::{event, run, start, stats, wait_for_stats, Client, Config};
+
+const MAPS: [MapKind; 2] = [MapKind::DashMap, MapKind::Sharded];
+use tokio::net::TcpListener;
+
+fn config(workers: usize, capacity: usize, work_ms: u64) -> Config {
+    Config {
+        workers,
+        capacity,
+        work_ms,
+        hold_ms: 0,
+        ..Config::default()
+    }
+}
+
+fn contended(map: MapKind, workers: usize, hold_ms: u64) -> Config {
+    Config {
+        hold_ms,
+        map,
+        shards: 64,
+        ..config(workers, 1000, 0)
+    }
+}
+
+fn drained(stats: &serde_json::Value) -> bool {
+    stats["processed"] == stats["accepted"]
+        && stats["queue_depth"] == 0
+        && stats["busy_workers"] == 0
+}
+
+/// Sends `count` events in one write (HTTP/1.1 pipelining), so they are all queued
+/// before the workers are done with the first, then reads every answer.
+async fn burst(addr: std::net::SocketAddr, count: i64, users: i64) -> i64 {
+    let mut client = Client::connect(addr).await;
+    let mut requests = Vec::new();
+    for i in 0..count {
+        requests.extend_from_slice(&event(&format!("user{}", i % users), i));
+    }
+    client.send(&requests).await;
+    for _ in 0..count {
+        let answer = client.answer().await.expect("an answer per request");
+        assert_eq!(answer.status, 202, "{answer:?}");
+    }
+    (0..count).sum()
+}
+
+#[tokio::test]
+async fn writers_to_different_keys_hold_their_locks_at_once() {
+    for map in MAPS {
+        let addr = start(contended(map, 8, 20)).await;
+        let total = burst(addr, 32, 32).await;
+        let after = wait_for_stats(addr, drained).await;
+
+        // Stage 7's single lock could never pass 1 here.
+        assert!(
+            after["peak_lock_holders"].as_u64() >= Some(2),
+            "{map:?}: {after}"
+        );
+        assert_eq!(after["processed"], 32, "{map:?}");
+        assert_eq!(after["users"], 32, "{map:?}");
+        assert_eq!(after["balance_total"], total, "{map:?}");
+    }
+}
+
+#[tokio::test]
+async fn sixteen_workers_on_one_hot_key_serialize_and_lose_nothing() {
+    for map in MAPS {
+        let addr = start(contended(map, 16, 1)).await;
+        let total = burst(addr, 300, 1).await;
+        let after = wait_for_stats(addr, drained).await;
+
+        // Sharding cannot split one key: its shard admits one writer at a time.
+        assert_eq!(after["peak_lock_holders"], 1, "{map:?}: {after}");
+        assert!(
+            after["peak_busy_workers"].as_u64() > Some(1),
+            "{map:?}: {after}"
+        );
+        assert_eq!(after["processed"], 300, "{map:?}");
+        assert_eq!(after["users"], 1, "{map:?}");
+        assert_eq!(after["balance_total"], total, "{map:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_pool_still_runs_workers_jobs_at_once() {
+    const WORKERS: u64 = 4;
+    let addr = start(config(WORKERS as usize, 40, 300)).await;
+    let mut client = Client::connect(addr).await;
+    for amount in 1..=12 {
+        assert_eq!(client.roundtrip(&event("gina", amount)).await.status, 202);
+    }
+
+    // Twelve queued events and four idle workers: all four must get busy together. If a
+    // worker held the receiver's lock through its job, the gauge would stop at one.
+    wait_for_stats(addr, |s| s["busy_workers"] == WORKERS).await;
+    let after = wait_for_stats(addr, drained).await;
+    assert_eq!(
+        after["peak_busy_workers"], WORKERS,
+        "never more than the pool"
+    );
+    assert_eq!(after["processed"], 12);
+    assert_eq!(after["balance_total"], (1..=12).sum::<i64>());
+}
+
+#[tokio::test]
+async fn a_burst_beyond_the_queue_is_refused_at_once_and_the_rest_applied() {
+    const BURST: u32 = 12;
+    let addr = start(config(2, 2, 1000)).await;
+    let mut client = Client::connect(addr).await;
+
+    // Amounts are powers of two, so the balance total says exactly which events landed.
+    let mut accepted_total = 0i64;
+    let mut rejected = 0;
+    for i in 0..BURST {
+        let amount = 1i64 << i;
+        let answer = client.roundtrip(&event("erin", amount)).await;
+        match answer.status {
+            202 => accepted_total += amount,
+            503 => {
+                rejected += 1;
+                assert_eq!(answer.body["status"], "rejected");
+                assert_eq!(answer.reason(), "server_busy");
+                assert_eq!(answer.header("retry-after"), Some("1"));
+            }
+            other => panic!("unexpected status {other}: {answer:?}"),
+        }
+    }
+    assert!(rejected > 0, "a queue of 2 cannot take a burst of {BURST}");
+
+    // The 503s did not wait for the queue to drain: accepted work is still pending.
+    let during = stats(addr).await;
+    assert_eq!(during["rejected"], rejected);
+    assert!(
+        during["processed"].as_u64() < during["accepted"].as_u64(),
+        "rejections were answered while accepted events still waited: {during}"
+    );
+    assert!(during["queue_depth"].as_u64() <= Some(2), "{during}");
+
+    let after = wait_for_stats(addr, drained).await;
+    assert_eq!(
+        after["accepted"].as_u64(),
+        Some(u64::from(BURST - rejected))
+    );
+    assert_eq!(after["balance_total"], accepted_total);
+    assert_eq!(after["users"], 1);
+    assert!(after["peak_busy_workers"].as_u64() <= Some(2), "{after}");
+}
+
+#[tokio::test]
+async fn shutdown_applies_every_queued_event() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(run(listener, config(3, 30, 100), async {
+        let _ = stopped.await;
+    }));
+
+    let mut client = Client::connect(addr).await;
+    for amount in 1..=20 {
+        assert_eq!(client.roundtrip(&event("frank", amount)).await.status, 202);
+    }
+    // Most of the twenty are still queued when the signal comes.
+    stop.send(()).expect("server is running");
+
+    let summary = tokio::time::timeout(support::PATIENCE, server)
+        .await
+        .expect("run returns after shutdown")
+        .expect("no panic");
+    assert_eq!(
+        summary.processed, 20,
+        "every 202 was applied before run returned"
+    );
+    assert_eq!(summary.users, 1);
+    assert_eq!(summary.balance_total, (1..=20).sum::<i64>());
+}

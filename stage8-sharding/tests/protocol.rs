@@ -1,0 +1,84 @@
+//! The framing and validation copied from stage 3 still hold here, and `/stats` answers
+//! the way the stress client expects. (Stage 3's tests cover every error row.)
+
+mod support;
+
+use support::{event, post, start, stats, Client, Config};
+
+fn instant() -> Config {
+    Config {
+        work_ms: 0,
+        ..Config::default()
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_answered_and_counted() {
+    let addr = start(instant()).await;
+    let mut client = Client::connect(addr).await;
+    assert_eq!(
+        client.roundtrip(&post("nope", "")).await.reason(),
+        "invalid_json"
+    );
+    assert_eq!(
+        client.roundtrip(&post("{}", "")).await.reason(),
+        "invalid_event"
+    );
+    let huge = b"POST /events HTTP/1.1\r\nContent-Length: 10000000000\r\n\r\n";
+    assert_eq!(
+        Client::connect(addr).await.roundtrip(huge).await.status,
+        413
+    );
+    assert_eq!(stats(addr).await["invalid"], 3);
+}
+
+#[tokio::test]
+async fn many_events_share_one_keep_alive_connection() {
+    let addr = start(instant()).await;
+    let mut client = Client::connect(addr).await;
+    for _ in 0..50 {
+        let answer = client.roundtrip(&event("dave", 1)).await;
+        assert_eq!(answer.status, 202, "{answer:?}");
+        assert_eq!(answer.body, serde_json::json!({"status": "accepted"}));
+    }
+}
+
+#[tokio::test]
+async fn stats_has_the_fields_the_stress_client_reads() {
+    let addr = start(instant()).await;
+    let stats = stats(addr).await;
+    assert_eq!(stats["stage"], 8);
+    assert_eq!(stats["workers"], 16);
+    assert_eq!(stats["knobs"]["hold_ms"], 1);
+    assert_eq!(stats["knobs"]["map"], "dashmap");
+    assert!(stats["lock_wait_us"]["p99"].is_number());
+    assert_eq!(stats["knobs"]["work_ms"], 0);
+    assert_eq!(stats["capacity"], 1000);
+    assert_eq!(
+        stats["model_jobs_per_sec"],
+        16.0 * 1000.0,
+        "16 workers, 0 + 1 ms each"
+    );
+    for field in [
+        "model_jobs_per_sec",
+        "accepted",
+        "rejected",
+        "invalid",
+        "processed",
+        "queue_depth",
+        "busy_workers",
+        "users",
+        "balance_total",
+        "uptime_secs",
+    ] {
+        assert!(stats[field].is_number(), "{field} in {stats}");
+    }
+    assert!(stats["model_formula"].is_string());
+
+    let answer = Client::connect(addr)
+        .await
+        .roundtrip(b"POST /stats HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+        .await;
+    assert_eq!(answer.status, 405);
+    assert_eq!(answer.header("allow"), Some("GET"));
+}

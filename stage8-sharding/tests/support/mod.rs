@@ -1,0 +1,176 @@
+//! A tiny raw HTTP/1.1 client for the tests: it sends exactly the bytes a test writes,
+//! malformed ones included, and reads answers by their Content-Length so one connection
+//! can carry many requests.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A generous bound on how long a test waits for an answer at all. It only turns a hang
+/// into a failure; no assertion depends on how fast the server is.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub use stage8_sharding::{run, Config};
+
+pub async fn start(config: Config) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a free port");
+    let addr = listener.local_addr().expect("bound address");
+    tokio::spawn(run(listener, config, std::future::pending()));
+    addr
+}
+
+/// Reads `/stats` on a connection of its own.
+pub async fn stats(addr: SocketAddr) -> serde_json::Value {
+    let answer = Client::connect(addr)
+        .await
+        .roundtrip(b"GET /stats HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.body
+}
+
+/// Polls `/stats` until `ready` holds. Bounded by the patience deadline; used to wait
+/// for a state, never to assert how long reaching it took.
+pub async fn wait_for_stats(
+    addr: SocketAddr,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let stats = stats(addr).await;
+        if ready(&stats) {
+            return stats;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stats never got there: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub fn event(user: &str, amount: i64) -> Vec<u8> {
+    post(
+        &format!(r#"{{"user":"{user}","action":"buy","amount":{amount}}}"#),
+        "",
+    )
+}
+
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    pub fn reason(&self) -> &str {
+        self.body["reason"].as_str().unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+pub struct Client {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        Client {
+            stream: TcpStream::connect(addr).await.expect("connect"),
+            buffer: Vec::new(),
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("send");
+    }
+
+    /// Reads one answer, or `None` if the server closed the connection first.
+    pub async fn answer(&mut self) -> Option<Answer> {
+        tokio::time::timeout(PATIENCE, self.read_answer())
+            .await
+            .expect("the server answered or closed within the patience bound")
+    }
+
+    pub async fn roundtrip(&mut self, bytes: &[u8]) -> Answer {
+        self.send(bytes).await;
+        self.answer()
+            .await
+            .expect("an answer, not a closed connection")
+    }
+
+    /// True when the server closes the connection without sending anything more.
+    pub async fn closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(PATIENCE, self.stream.read(&mut byte))
+            .await
+            .expect("the server closed within the patience bound");
+        self.buffer.is_empty() && matches!(read, Ok(0) | Err(_))
+    }
+
+    async fn read_answer(&mut self) -> Option<Answer> {
+        loop {
+            if let Some(end) = find(&self.buffer, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buffer[..end]).into_owned();
+                let length: usize = head
+                    .lines()
+                    .find_map(|line| {
+                        let (key, value) = line.split_once(':')?;
+                        key.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .expect("every answer has a Content-Length");
+                let total = end + 4 + length;
+                while self.buffer.len() < total {
+                    if self.fill().await == 0 {
+                        panic!("connection closed in the middle of an answer");
+                    }
+                }
+                let body = serde_json::from_slice(&self.buffer[end + 4..total])
+                    .expect("every answer body is JSON");
+                let status = head[9..12].parse().expect("a numeric status");
+                self.buffer.drain(..total);
+                return Some(Answer { status, head, body });
+            }
+            if self.fill().await == 0 {
+                return None;
+            }
+        }
+    }
+
+    async fn fill(&mut self) -> usize {
+        let mut chunk = [0u8; 4096];
+        let read = self.stream.read(&mut chunk).await.unwrap_or(0);
+        self.buffer.extend_from_slice(&chunk[..read]);
+        read
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A well-formed `POST /events` with the given body and extra header lines.
+pub fn post(body: &str, extra_headers: &str) -> Vec<u8> {
+    format!(
+        "POST /events HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\n{extra_headers}\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+pub const VALID: &str = r#"{"user":"alice","action":"buy","amount":100}"#;
