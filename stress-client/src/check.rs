@@ -231,6 +231,19 @@ pub async fn check_server(
         + options
             .drain_timeout
             .unwrap_or_else(|| auto_drain_timeout(&after, before, ledger.accepted, bound.as_ref()));
+    let wait_limit = deadline - wait_start;
+    let outstanding = after.queue_depth + after.busy_workers;
+    if options.progress && outstanding > 0 {
+        // Stage 5 at its defaults needs about 50 s here; say why the client is quiet.
+        eprintln!(
+            "waiting up to {:.0} s for the server to drain {outstanding} queued or running jobs{}",
+            wait_limit.as_secs_f64(),
+            bound
+                .as_ref()
+                .map(|b| format!(" at {:.1} jobs/s", b.jobs_per_sec))
+                .unwrap_or_default()
+        );
+    }
     let progress = crate::report::spinner(options.progress, "waiting for the server to drain");
 
     // Time of the last observed increase of `processed`: the midpoint between the poll that
