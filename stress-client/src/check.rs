@@ -134,6 +134,17 @@ pub enum Verdict {
     Skipped,
 }
 
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Loss => "LOSS",
+            Verdict::NotDrained => "not drained",
+            Verdict::Skipped => "skipped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
     pub verdict: Verdict,
@@ -162,6 +173,7 @@ pub struct CheckReport {
     pub pending: u64,
     pub model: Option<ModelBound>,
     pub expected_accepted: Option<f64>,
+    pub expected_formula: Option<String>,
     pub measured_jobs_per_sec: Option<f64>,
     pub efficiency_percent: Option<f64>,
     pub notes: Vec<String>,
@@ -192,6 +204,7 @@ impl CheckReport {
             pending: 0,
             model: None,
             expected_accepted: None,
+            expected_formula: None,
             measured_jobs_per_sec: None,
             efficiency_percent: None,
             notes: Vec::new(),
@@ -207,7 +220,13 @@ impl CheckReport {
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// With an empty queue and idle workers, `processed` that has not moved for this long is final.
 const SETTLE: Duration = Duration::from_millis(500);
-const MAX_AUTO_DRAIN: Duration = Duration::from_secs(300);
+/// The longest drain waited for without `--drain-timeout`: enough for stage 5 at its
+/// defaults (100 jobs at 2/s).
+const MAX_AUTO_DRAIN: Duration = Duration::from_secs(120);
+/// When the model says the drain takes longer than that (stage 4 after a big burst: every
+/// timed-out request is still waiting for the lock), watch this long to measure jobs/s, then
+/// report "not drained" with the estimate instead of keeping the user waiting for minutes.
+const HOPELESS_DRAIN_PEEK: Duration = Duration::from_secs(3);
 
 /// Compares the server's counters after the run with `before` and the run's ledger.
 pub async fn check_server(
@@ -227,11 +246,12 @@ pub async fn check_server(
         Err(reason) => return CheckReport::skipped(format!("after the run, {reason}"), run),
     };
     let bound = model::bound(&after, options.distinct_users);
-    let deadline = wait_start
-        + options
-            .drain_timeout
-            .unwrap_or_else(|| auto_drain_timeout(&after, before, ledger.accepted, bound.as_ref()));
-    let wait_limit = deadline - wait_start;
+    let (auto_wait, too_long) = drain_plan(&after, before, ledger.accepted, bound.as_ref());
+    let (wait_limit, drain_note) = match options.drain_timeout {
+        Some(chosen) => (chosen, None),
+        None => (auto_wait, too_long),
+    };
+    let deadline = wait_start + wait_limit;
     let outstanding = after.queue_depth + after.busy_workers;
     if options.progress && outstanding > 0 {
         // Stage 5 at its defaults needs about 50 s here; say why the client is quiet.
@@ -303,6 +323,7 @@ pub async fn check_server(
     report.server_invalid = after.invalid.saturating_sub(before.invalid);
     report.processed = after.processed - before.processed;
     report.balance_delta = after.balance_total.wrapping_sub(before.balance_total);
+    report.notes.extend(drain_note);
     report.pending = if drained {
         0
     } else {
@@ -311,12 +332,28 @@ pub async fn check_server(
     judge(&mut report, &ledger.ambiguous_amounts);
 
     if let Some(bound) = &bound {
-        report.expected_accepted = Some(model::expected_accepted(
-            after.capacity,
-            bound.jobs_per_sec,
-            run.send_duration_secs,
-            run.requests + run.warmup as u64,
-        ));
+        let sent = run.requests + run.warmup as u64;
+        report.expected_accepted = Some(match after.capacity {
+            Some(_) => model::expected_accepted(
+                after.capacity,
+                bound.jobs_per_sec,
+                run.send_duration_secs,
+                sent,
+            ),
+            None => model::expected_accepted_without_queue(
+                bound.jobs_per_sec,
+                run.timeout_secs,
+                run.concurrency,
+                sent,
+            ),
+        });
+        report.expected_formula = Some(
+            match after.capacity {
+                Some(_) => "capacity + bound × send duration (spec §6)",
+                None => "no queue: bound × timeout when the waiters outlast the timeout, else all",
+            }
+            .to_string(),
+        );
         let processing_end = last_change.or(run.finished);
         if let (Some(start), Some(end)) = (run.started, processing_end) {
             let window = end.saturating_duration_since(start).as_secs_f64();
@@ -392,18 +429,27 @@ fn subset_sum_range(amounts: &[i64], count: usize) -> (i64, i64) {
     (low, high)
 }
 
-/// Long enough for the model to drain what is queued, with slack for a slow machine.
-fn auto_drain_timeout(
+/// How long to wait for the drain: long enough for the model to drain what is outstanding,
+/// with slack for a slow machine; or a short peek plus an explanation when that is too long.
+fn drain_plan(
     after: &ServerStats,
     before: &ServerStats,
     client_accepted: u64,
     bound: Option<&ModelBound>,
-) -> Duration {
+) -> (Duration, Option<String>) {
     let outstanding = (after.queue_depth + after.busy_workers)
         .max(client_accepted.saturating_sub(after.processed.saturating_sub(before.processed)));
     let jobs_per_sec = bound.map_or(1.0, |b| b.jobs_per_sec.max(0.1));
     let model_secs = outstanding as f64 / jobs_per_sec;
-    (Duration::from_secs_f64(model_secs * 1.5) + Duration::from_secs(5)).min(MAX_AUTO_DRAIN)
+    let wait = Duration::from_secs_f64(model_secs * 1.5) + Duration::from_secs(5);
+    if wait <= MAX_AUTO_DRAIN {
+        return (wait, None);
+    }
+    let note = format!(
+        "the model needs about {model_secs:.0} s to drain {outstanding} outstanding jobs; pass --drain-timeout {}s to wait for them",
+        wait.as_secs()
+    );
+    (HOPELESS_DRAIN_PEEK, Some(note))
 }
 
 #[cfg(test)]
@@ -446,6 +492,7 @@ mod tests {
             pending: 0,
             model: None,
             expected_accepted: None,
+            expected_formula: None,
             measured_jobs_per_sec: None,
             efficiency_percent: None,
             notes: Vec::new(),
@@ -509,6 +556,27 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Ok);
         assert_eq!(r.unexplained_extra, 5);
         assert!(!r.notes.is_empty());
+    }
+
+    #[test]
+    fn drain_wait_follows_the_model_or_gives_up_early() {
+        let mut before = ServerStats::empty_for_tests();
+        before.processed = 10;
+        let mut after = before.clone();
+        after.queue_depth = 100;
+        let stage5 = ModelBound {
+            jobs_per_sec: 2.0,
+            formula: String::new(),
+        };
+        // 100 jobs at 2/s: 50 s, waited with 50% slack plus 5 s.
+        assert_eq!(
+            drain_plan(&after, &before, 0, Some(&stage5)),
+            (Duration::from_secs(80), None)
+        );
+        after.queue_depth = 4800;
+        let (wait, note) = drain_plan(&after, &before, 0, Some(&stage5));
+        assert_eq!(wait, HOPELESS_DRAIN_PEEK);
+        assert!(note.is_some_and(|n| n.contains("--drain-timeout")));
     }
 
     #[test]

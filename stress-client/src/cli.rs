@@ -187,7 +187,9 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         rate: args.rate,
         idle: args.idle,
         progress: !args.quiet,
+        stop: run::StopSignal::default(),
     };
+    watch_ctrl_c(config.stop.clone());
     let source = match &args.load_file {
         Some(path) => format!("load from {}", path.display()),
         None => format!("seed {}, {} users", args.seed, args.users),
@@ -244,7 +246,7 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
 
     if args.quiet {
         println!(
-            "{} requests, {:.0}/s: {} accepted, {} rejected, {} other; check: {:?}; lost {}{}",
+            "{} requests, {:.0}/s: {} accepted, {} rejected, {} other; check: {}; lost {}{}",
             run.requests,
             run.requests_per_sec,
             run.tally.count(stress_client::outcome::Outcome::Accepted),
@@ -252,7 +254,7 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
             run.requests
                 - run.tally.count(stress_client::outcome::Outcome::Accepted)
                 - run.tally.count(stress_client::outcome::Outcome::Rejected),
-            check.verdict,
+            check.verdict.name(),
             check.lost,
             if unmet > 0 {
                 format!("; {unmet} expectation(s) unmet")
@@ -300,6 +302,23 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(EXIT_FAILED)
     })
+}
+
+/// First Ctrl-C: stop issuing requests and report what was sent (a stage-4 burst at the
+/// defaults takes minutes; the first seconds already tell the story). Second: quit at once.
+fn watch_ctrl_c(stop: run::StopSignal) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!(
+            "\nstopping: no new requests, reporting what was sent (Ctrl-C again quits at once)"
+        );
+        stop.stop();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
 }
 
 /// One line about the server before the run, and a warning when the model says the run will

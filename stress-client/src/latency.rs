@@ -113,11 +113,11 @@ impl LatencySummary {
     }
 }
 
-/// Human form of a microsecond figure: µs below 1 ms, ms below 10 s, s above.
+/// Human form of a microsecond figure: µs below 1 ms, ms below 1 s, s above.
 pub fn format_micros(micros: f64) -> String {
     if micros < 1000.0 {
         format!("{micros:.0}µs")
-    } else if micros < 10_000_000.0 {
+    } else if micros < 1_000_000.0 {
         format!("{:.2}ms", micros / 1000.0)
     } else {
         format!("{:.2}s", micros / 1_000_000.0)
@@ -184,6 +184,7 @@ mod tests {
     fn formatting_picks_units() {
         assert_eq!(format_micros(250.0), "250µs");
         assert_eq!(format_micros(1500.0), "1.50ms");
-        assert_eq!(format_micros(12_000_000.0), "12.00s");
+        assert_eq!(format_micros(2_508_800.0), "2.51s");
+        assert_eq!(format_micros(999_000.0), "999.00ms");
     }
 }

@@ -46,6 +46,22 @@ pub fn expected_accepted(
     estimate.min(sent as f64)
 }
 
+/// Without a queue (stage 4) every request waits for the lock. If `concurrency` waiters need
+/// longer than the timeout to get through, only about `bound × timeout` are answered in time
+/// (later ones queue behind requests the client already gave up on); otherwise all are.
+pub fn expected_accepted_without_queue(
+    jobs_per_sec: f64,
+    timeout_secs: f64,
+    concurrency: usize,
+    sent: u64,
+) -> f64 {
+    if concurrency as f64 / jobs_per_sec <= timeout_secs {
+        sent as f64
+    } else {
+        (jobs_per_sec * timeout_secs).min(sent as f64)
+    }
+}
+
 /// Measured jobs/s as a share of the bound, in percent.
 pub fn efficiency_percent(measured_jobs_per_sec: f64, bound_jobs_per_sec: f64) -> f64 {
     if bound_jobs_per_sec > 0.0 {
@@ -77,6 +93,14 @@ mod tests {
         assert!((expected - 138.0).abs() < 0.5);
         assert_eq!(expected_accepted(Some(100), 100.0, 100.0, 150), 150.0);
         assert_eq!(expected_accepted(None, 2.0, 5.0, 5000), 10.0);
+    }
+
+    #[test]
+    fn stage_4_answers_about_bound_times_timeout() {
+        // 200 waiters at 2/s need 100 s: only about 2 × 5 = 10 answered within 5 s.
+        assert_eq!(expected_accepted_without_queue(2.0, 5.0, 200, 5000), 10.0);
+        // 5 waiters at 2/s need 2.5 s: all answered.
+        assert_eq!(expected_accepted_without_queue(2.0, 5.0, 5, 40), 40.0);
     }
 
     #[test]

@@ -211,11 +211,8 @@ pub fn check_table(check: &CheckReport, terminal: bool) -> Table {
         );
     }
     if let Some(expected) = check.expected_accepted {
-        row(
-            "expected accepted",
-            format!("≈{expected:.0}"),
-            "capacity + bound × send duration (spec §6)",
-        );
+        let formula = check.expected_formula.as_deref().unwrap_or_default();
+        row("expected accepted", format!("≈{expected:.0}"), formula);
     }
     if let Some(measured) = check.measured_jobs_per_sec {
         row(
@@ -253,6 +250,13 @@ pub fn render(
         "{} requests in {:.2} s: {:.0} requests/s (all sent within {:.2} s)",
         run.requests, run.duration_secs, run.requests_per_sec, run.send_duration_secs
     );
+    if run.stopped_early {
+        let _ = writeln!(
+            out,
+            "stopped early (Ctrl-C): the tables cover the {} requests sent",
+            run.requests
+        );
+    }
     if let Some(idle) = &run.idle {
         let _ = writeln!(
             out,

@@ -35,6 +35,35 @@ pub struct LoadConfig {
     /// Silent connections held open for the whole run.
     pub idle: usize,
     pub progress: bool,
+    /// Stops issuing new requests when triggered (the CLI wires it to Ctrl-C).
+    pub stop: StopSignal,
+}
+
+/// A one-way "stop issuing requests" switch; in-flight requests still finish or time out,
+/// so an interrupted run still reports everything it sent.
+#[derive(Debug, Clone)]
+pub struct StopSignal(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for StopSignal {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+}
+
+impl StopSignal {
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    pub async fn stopped(&self) {
+        let mut receiver = self.0.subscribe();
+        // The sender lives in `self`, so this only ends when the flag turns true.
+        let _ = receiver.wait_for(|stopped| *stopped).await;
+    }
 }
 
 impl LoadConfig {
@@ -49,6 +78,7 @@ impl LoadConfig {
             rate: None,
             idle: 0,
             progress: false,
+            stop: StopSignal::default(),
         }
     }
 }
@@ -118,6 +148,8 @@ pub struct RunReport {
     pub late_starts: Option<u64>,
     pub ledger: Ledger,
     pub idle: Option<IdleReport>,
+    /// The run was interrupted before sending the whole load.
+    pub stopped_early: bool,
     /// Whole run including warmup, for the server's jobs/s.
     #[serde(skip)]
     pub started: Option<Instant>,
@@ -252,6 +284,7 @@ pub async fn run_load(config: &LoadConfig, load: &Load) -> RunReport {
         late_starts: config.rate.map(|_| result.late),
         ledger,
         idle: idle_report,
+        stopped_early: config.stop.is_stopped() && (requests as usize) < events.len(),
         started: Some(started),
         finished: result.last_end,
     }
@@ -307,6 +340,9 @@ async fn load_task(phase: Arc<Phase>) -> TaskResult {
     let mut request = Vec::with_capacity(512);
     let mut body = Vec::with_capacity(128);
     loop {
+        if config.stop.is_stopped() {
+            break;
+        }
         let index = phase.next.fetch_add(1, Ordering::Relaxed);
         if index >= phase.total {
             break;
@@ -316,7 +352,10 @@ async fn load_task(phase: Arc<Phase>) -> TaskResult {
             .rate
             .map(|rate| phase.start + Duration::from_secs_f64(index as f64 / rate));
         if let Some(due) = intended {
-            tokio::time::sleep_until(due).await;
+            tokio::select! {
+                () = tokio::time::sleep_until(due) => {}
+                () = config.stop.stopped() => break,
+            }
         }
         body.clear();
         // Serializing a struct of strings and an integer into a Vec cannot fail.

@@ -226,3 +226,19 @@ async fn one_idle_connection_freezes_a_blocking_server() {
     let run = run_load(&config, &load(4, 2)).await;
     assert_eq!(run.tally.count(Outcome::Accepted), 4, "{:?}", run.outcomes);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_run_reports_what_it_sent() {
+    let server = support::silent_server().await;
+    let mut config = config(server.addr, 2);
+    config.timeout = Duration::from_millis(200);
+    let stop = config.stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.stop();
+    });
+    let run = run_load(&config, &load(1000, 5)).await;
+    assert!(run.stopped_early);
+    assert!(run.requests >= 2 && run.requests < 1000, "{}", run.requests);
+    assert_eq!(run.tally.count(Outcome::Timeout), run.requests);
+}
