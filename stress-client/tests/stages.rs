@@ -122,3 +122,76 @@ async fn stage5_rejects_a_burst_and_loses_nothing() {
     assert_eq!((check.lost, check.processed), (0, accepted));
     assert_eq!(check.server_rejected, rejected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage6_pool_loses_nothing() {
+    let (listener, target) = loopback().await;
+    let stage_config = stage6_workers::Config {
+        work_ms: 5,
+        capacity: 4,
+        workers: 2,
+        ..stage6_workers::Config::default()
+    };
+    let _server = Running(tokio::spawn(async move {
+        stage6_workers::run(listener, stage_config, pending()).await;
+    }));
+    let (run, check) = stress_client::run_and_check(&config(target, 25), &load(120), DRAIN).await;
+    assert_eq!(
+        run.tally.count(Outcome::Accepted) + run.tally.count(Outcome::Rejected),
+        120
+    );
+    assert_eq!(check.verdict, Verdict::Ok, "{check:?}");
+    assert_eq!(check.processed, run.tally.count(Outcome::Accepted));
+    assert_eq!(check.model.as_ref().map(|m| m.jobs_per_sec), Some(400.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage7_contended_lock_loses_nothing() {
+    let (listener, target) = loopback().await;
+    let stage_config = stage7_contention::Config {
+        work_ms: 5,
+        hold_ms: 2,
+        capacity: 8,
+        workers: 4,
+        ..stage7_contention::Config::default()
+    };
+    let _server = Running(tokio::spawn(async move {
+        stage7_contention::run(listener, stage_config, pending()).await;
+    }));
+    let (run, check) = stress_client::run_and_check(&config(target, 25), &load(120), DRAIN).await;
+    assert!(
+        run.tally.count(Outcome::Accepted) >= 8,
+        "{:?}",
+        run.outcomes
+    );
+    assert_eq!(check.verdict, Verdict::Ok, "{check:?}");
+    assert_eq!(check.balance_delta, run.ledger.accepted_amount_sum);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage8_hot_key_uses_the_hold_time_bound() {
+    let (listener, target) = loopback().await;
+    let stage_config = stage8_sharding::Config {
+        work_ms: 2,
+        hold_ms: 1,
+        capacity: 30,
+        workers: 4,
+        ..stage8_sharding::Config::default()
+    };
+    let _server = Running(tokio::spawn(async move {
+        stage8_sharding::run(listener, stage_config, pending()).await;
+    }));
+    let hot_key = Load::generate(&LoadSpec {
+        requests: 150,
+        users: 1,
+        seed: 3,
+    });
+    let (run, check) = stress_client::run_and_check(&config(target, 25), &hot_key, DRAIN).await;
+    assert!(
+        run.tally.count(Outcome::Accepted) >= 30,
+        "{:?}",
+        run.outcomes
+    );
+    assert_eq!(check.verdict, Verdict::Ok, "{check:?}");
+    assert_eq!(check.model.as_ref().map(|m| m.jobs_per_sec), Some(1000.0));
+}
