@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
@@ -161,8 +161,11 @@ struct Head {
 }
 
 /// A TCP connection plus the bytes we have read from it but not used yet.
-pub struct Connection {
-    stream: TcpStream,
+///
+/// Generic over the byte stream so tests can feed the reader scripted reads (every
+/// split of a request, arbitrary bytes) without a socket; the server uses `TcpStream`.
+pub struct Connection<S = TcpStream> {
+    stream: S,
     /// Bytes read from the socket and not yet consumed. A keep-alive client may send its
     /// next request before we answer this one, so after a request this can already hold
     /// the start of the next: framing by Content-Length is what keeps them apart.
@@ -178,8 +181,8 @@ enum Fill {
     TimedOut,
 }
 
-impl Connection {
-    pub fn new(stream: TcpStream) -> Self {
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    pub fn new(stream: S) -> Self {
         Connection {
             stream,
             buffer: Vec::with_capacity(READ_CHUNK),
