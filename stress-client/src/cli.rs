@@ -1,4 +1,5 @@
 //! Command-line flags (clap derive) and the glue from flags to library calls and printing.
+//! `cargo run --release -p stress-client -- run --help` shows every flag; `-- garbage --help` too.
 
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;

@@ -322,10 +322,11 @@ async fn run_phase(
     }
     let mut merged = TaskResult::default();
     while let Some(joined) = tasks.join_next().await {
-        // A task only ends by finishing its loop; a panic would be a bug worth surfacing.
         match joined {
             Ok(result) => merged.merge(result),
-            Err(e) => panic!("load task failed: {e}"),
+            // Tasks are never cancelled, so this is a panic: a bug in this crate, re-raised
+            // rather than turned into a report that silently misses requests.
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
         }
     }
     ticker.abort();

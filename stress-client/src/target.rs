@@ -35,10 +35,16 @@ impl Target {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let addr = tokio::net::lookup_host((bare_host.as_str(), port))
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare_host.as_str(), port))
             .await
             .map_err(|e| format!("cannot resolve {host}:{port}: {e}"))?
-            .next()
+            .collect();
+        // The stages listen on 127.0.0.1, and `localhost` may resolve to ::1 first.
+        let addr = addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(addrs.first())
+            .copied()
             .ok_or_else(|| format!("{host}:{port} resolves to no address"))?;
         let events_path = match parsed.path() {
             "" | "/" => "/events".to_string(),
@@ -84,5 +90,9 @@ mod tests {
         assert_eq!(target.events_path, "/echo");
         assert!(Target::resolve("https://127.0.0.1:1").await.is_err());
         assert!(Target::resolve("not a url").await.is_err());
+        let local = Target::resolve("http://localhost:8083")
+            .await
+            .expect("localhost resolves");
+        assert!(local.addr.is_ipv4());
     }
 }
