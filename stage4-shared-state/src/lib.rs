@@ -19,6 +19,7 @@ pub mod event;
 pub mod http;
 pub mod ledger;
 pub mod stats;
+pub mod work;
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -251,7 +252,7 @@ async fn apply(app: &App, event: Event) -> i64 {
     // THE ANTI-PATTERN: the slow work runs while we hold the lock, so nobody else can
     // even start theirs. The work does not need the balances at all; only the update
     // below does. Stage 5 moves this line out of the critical section.
-    tokio::time::sleep(Duration::from_millis(app.config.work_ms)).await;
+    work::slow_call(Duration::from_millis(app.config.work_ms)).await;
     let balance = app.totals.apply(&mut balances, event);
 
     drop(balances);

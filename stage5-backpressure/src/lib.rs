@@ -21,6 +21,7 @@ pub mod event;
 pub mod http;
 pub mod ledger;
 pub mod stats;
+pub mod work;
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -290,7 +291,7 @@ async fn work(app: Arc<App>, mut jobs: mpsc::Receiver<Event>) {
 
         // The slow work runs outside any lock: it does not touch the balances, so
         // nothing else has to wait for it.
-        tokio::time::sleep(Duration::from_millis(app.config.work_ms)).await;
+        work::slow_call(Duration::from_millis(app.config.work_ms)).await;
 
         // The critical section is just the update. A panic while holding the lock would
         // poison it; every update is a single assignment, so the map is consistent even

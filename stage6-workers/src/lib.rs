@@ -22,6 +22,7 @@ pub mod event;
 pub mod http;
 pub mod ledger;
 pub mod stats;
+pub mod work;
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -304,16 +305,14 @@ fn accept_event(app: &App, queue: &mpsc::Sender<Event>, body: &[u8]) -> Response
 ///
 /// Threads of their own keep the workers off the thread that serves connections, so
 /// however busy the pool is, accepting, validating and answering 503 stay fast. Each
-/// thread needs a runtime of its own because the work awaits (a timer here, a network
-/// call in real life).
+/// thread needs a runtime of its own because the work awaits (`work::slow_call` here, a
+/// network call in real life).
 fn start_workers(app: &Arc<App>, jobs: SharedJobs) -> Vec<thread::JoinHandle<()>> {
     (0..app.config.workers.max(1))
         .filter_map(|id| {
             let app = Arc::clone(app);
             let jobs = Arc::clone(&jobs);
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build();
+            let runtime = tokio::runtime::Builder::new_current_thread().build();
             let spawned = match runtime {
                 Ok(runtime) => thread::Builder::new()
                     .name(format!("worker-{id}"))
@@ -345,7 +344,7 @@ async fn work(app: Arc<App>, jobs: SharedJobs) {
 
         // The slow work runs outside any lock: it does not touch the balances, so
         // nothing else has to wait for it.
-        tokio::time::sleep(Duration::from_millis(app.config.work_ms)).await;
+        work::slow_call(Duration::from_millis(app.config.work_ms)).await;
 
         // The critical section is just the update. A panic while holding the lock would
         // poison it; every update is a single assignment, so the map is consistent even
