@@ -6,7 +6,7 @@
 //! have been applied, so they widen the accepted range instead of counting as lost.
 
 use crate::model::{self, ModelBound};
-use crate::run::RunReport;
+use crate::run::{Ledger, RunReport};
 use crate::target::Target;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -183,15 +183,23 @@ pub struct CheckReport {
 impl CheckReport {
     pub fn skipped(reason: String, run: &RunReport) -> Self {
         Self {
-            verdict: Verdict::Skipped,
             skipped_reason: Some(reason),
+            ..Self::blank(&run.ledger)
+        }
+    }
+
+    /// The client's side filled in from the ledger, the server's side still empty.
+    fn blank(ledger: &Ledger) -> Self {
+        Self {
+            verdict: Verdict::Skipped,
+            skipped_reason: None,
             stage: None,
             stage_name: None,
             drained: false,
             drain_wait_secs: 0.0,
-            client_accepted: run.ledger.accepted,
-            client_amount_sum: run.ledger.accepted_amount_sum,
-            ambiguous: run.ledger.ambiguous,
+            client_accepted: ledger.accepted,
+            client_amount_sum: ledger.accepted_amount_sum,
+            ambiguous: ledger.ambiguous,
             server_accepted: 0,
             server_rejected: 0,
             server_invalid: 0,
@@ -306,8 +314,7 @@ pub async fn check_server(
     progress.finish_and_clear();
     let drain_wait = wait_start.elapsed();
 
-    let mut report = CheckReport::skipped(String::new(), run);
-    report.skipped_reason = None;
+    let mut report = CheckReport::blank(ledger);
     report.stage = Some(after.stage);
     report.stage_name = Some(after.name.clone());
     report.drained = drained;
@@ -463,43 +470,20 @@ mod tests {
         processed: u64,
         balance: i64,
     ) -> CheckReport {
-        let run_ledger = crate::run::Ledger {
+        let ledger = Ledger {
             sent: 0,
             accepted,
             accepted_amount_sum: sum,
             ambiguous,
             ambiguous_amounts: Vec::new(),
         };
-        let mut report = CheckReport {
-            verdict: Verdict::Skipped,
-            skipped_reason: None,
-            stage: Some(5),
-            stage_name: None,
+        CheckReport {
             drained: true,
-            drain_wait_secs: 0.0,
-            client_accepted: run_ledger.accepted,
-            client_amount_sum: run_ledger.accepted_amount_sum,
-            ambiguous: run_ledger.ambiguous,
             server_accepted: accepted,
-            server_rejected: 0,
-            server_invalid: 0,
             processed,
             balance_delta: balance,
-            lost: 0,
-            ambiguous_applied: 0,
-            unexplained_extra: 0,
-            balance_mismatch: None,
-            pending: 0,
-            model: None,
-            expected_accepted: None,
-            expected_formula: None,
-            measured_jobs_per_sec: None,
-            efficiency_percent: None,
-            notes: Vec::new(),
-            stats_after: None,
-        };
-        report.server_accepted = accepted;
-        report
+            ..CheckReport::blank(&ledger)
+        }
     }
 
     #[test]

@@ -229,7 +229,7 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     let run = run::run_load(&config, &load).await;
     if !args.quiet {
         // Outcomes and latency first: on a slow stage the drain below can take a while.
-        print!("{}", report::render(&heading, &run, None, &[], terminal));
+        print!("{}", report::render_run(&heading, &run, terminal));
     }
     let options = CheckOptions {
         drain_timeout: args.drain_timeout,
@@ -268,18 +268,7 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         }
     } else {
         print!("\n{}", report::render_check(&check, terminal));
-        if !expectations.is_empty() {
-            let mut table = report::new_table(terminal);
-            table.set_header(vec!["expectation", "actual", "met"]);
-            for result in &expectations {
-                table.add_row(vec![
-                    result.expectation.clone(),
-                    result.detail.clone(),
-                    if result.met { "yes" } else { "NO" }.to_string(),
-                ]);
-            }
-            println!("\nExpectations\n{table}");
-        }
+        print!("{}", report::render_expectations(&expectations, terminal));
     }
     if let Some(path) = &args.json {
         let document = JsonRunDocument {

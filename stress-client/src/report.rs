@@ -235,14 +235,9 @@ pub fn check_table(check: &CheckReport, terminal: bool) -> Table {
     table
 }
 
-/// The full human report of a run, check and expectations.
-pub fn render(
-    heading: &str,
-    run: &RunReport,
-    check: Option<&CheckReport>,
-    expectations: &[ExpectationResult],
-    terminal: bool,
-) -> String {
+/// The run's part of the report: heading, rates, outcome and latency tables. The server
+/// check is rendered apart because it comes later (after the drain).
+pub fn render_run(heading: &str, run: &RunReport, terminal: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{heading}");
     let _ = writeln!(
@@ -296,23 +291,23 @@ pub fn render(
             }
         );
     }
-    if let Some(check) = check {
-        out.push('\n');
-        out.push_str(&render_check(check, terminal));
-    }
-    if !expectations.is_empty() {
-        let mut table = new_table(terminal);
-        table.set_header(vec!["expectation", "actual", "met"]);
-        for result in expectations {
-            table.add_row(vec![
-                result.expectation.clone(),
-                result.detail.clone(),
-                if result.met { "yes" } else { "NO" }.to_string(),
-            ]);
-        }
-        let _ = writeln!(out, "\nExpectations\n{table}");
-    }
     out
+}
+
+pub fn render_expectations(expectations: &[ExpectationResult], terminal: bool) -> String {
+    if expectations.is_empty() {
+        return String::new();
+    }
+    let mut table = new_table(terminal);
+    table.set_header(vec!["expectation", "actual", "met"]);
+    for result in expectations {
+        table.add_row(vec![
+            result.expectation.clone(),
+            result.detail.clone(),
+            if result.met { "yes" } else { "NO" }.to_string(),
+        ]);
+    }
+    format!("\nExpectations\n{table}\n")
 }
 
 pub fn render_check(check: &CheckReport, terminal: bool) -> String {
