@@ -293,6 +293,21 @@ mod tests {
     }
 
     #[test]
+    fn evaluation_reads_the_run_and_flags_missing_metrics() {
+        use std::time::Duration;
+        let mut outcomes = vec![(Outcome::Accepted, Duration::from_millis(10)); 90];
+        outcomes.extend(vec![(Outcome::Rejected, Duration::from_millis(1)); 10]);
+        let run = RunReport::for_tests(&outcomes);
+        let spec = parse("accepted==90,rejected%<=10,accepted.p50<11ms,p99<5ms,lost==0,late==0")
+            .expect("valid spec");
+        let results = evaluate(&spec, &run, None);
+        let met: Vec<bool> = results.iter().map(|r| r.met).collect();
+        assert_eq!(met, [true, true, true, false, false, false]);
+        assert!(results[4].detail.contains("no server check"));
+        assert!(results[5].detail.contains("--rate"));
+    }
+
+    #[test]
     fn operators_compare() {
         assert!(Op::Le.holds(1.0, 1.0));
         assert!(!Op::Lt.holds(1.0, 1.0));

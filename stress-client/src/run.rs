@@ -158,6 +158,40 @@ pub struct RunReport {
     pub finished: Option<Instant>,
 }
 
+impl RunReport {
+    /// A closed-loop report built from outcomes and latencies alone, for unit tests elsewhere.
+    #[cfg(test)]
+    pub fn for_tests(outcomes: &[(Outcome, Duration)]) -> Self {
+        let mut tally = OutcomeTally::default();
+        let mut recorders = Recorders::default();
+        for &(outcome, latency) in outcomes {
+            tally.record(outcome, String::new);
+            recorders.record(outcome, latency);
+        }
+        Self {
+            requests: tally.total(),
+            concurrency: 1,
+            keep_alive: true,
+            rate: None,
+            warmup: 0,
+            timeout_secs: 5.0,
+            duration_secs: 1.0,
+            send_duration_secs: 1.0,
+            requests_per_sec: tally.total() as f64,
+            outcomes: tally.rows(),
+            tally,
+            latency: recorders.tables(),
+            latency_uncorrected: None,
+            late_starts: None,
+            ledger: Ledger::default(),
+            idle: None,
+            stopped_early: false,
+            started: None,
+            finished: None,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Recorders {
     accepted: LatencyRecorder,
