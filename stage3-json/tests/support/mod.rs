@@ -60,6 +60,11 @@ impl Client {
         self.stream.write_all(bytes).await.expect("send");
     }
 
+    /// Sends what it can; false once the server has stopped listening.
+    pub async fn try_send(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).await.is_ok()
+    }
+
     /// Reads one answer, or `None` if the server closed the connection first.
     pub async fn answer(&mut self) -> Option<Answer> {
         tokio::time::timeout(PATIENCE, self.read_answer())
