@@ -17,8 +17,8 @@ use std::time::Duration;
 /// Even an echo server should not let one header line grow without limit.
 const MAX_HEADER_LINE_BYTES: u64 = 8 * 1024;
 
-/// The body we echo is capped too: Content-Length is only a claim, so we read at most
-/// this much instead of allocating whatever the client announces.
+/// The body we echo is capped too: Content-Length is only a claim, so a larger one is
+/// refused instead of allocating whatever the client announces.
 const MAX_ECHO_BYTES: u64 = 64 * 1024;
 
 /// How long to wait before accepting again after `accept` failed (for example when the
@@ -90,10 +90,18 @@ fn read_body(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
             }
         }
     }
+    if content_length > MAX_ECHO_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("Content-Length {content_length} is over the {MAX_ECHO_BYTES}-byte echo limit"),
+        ));
+    }
     let mut body = Vec::new();
-    reader
-        .take(content_length.min(MAX_ECHO_BYTES))
-        .read_to_end(&mut body)?;
+    reader.take(content_length).read_to_end(&mut body)?;
+    // Fewer bytes than announced means the client hung up mid-body: nothing to echo.
+    if (body.len() as u64) < content_length {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(body)
 }
 

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
     println!("listening on http://{addr}");
     println!(
         "\nstage 1 · blocking: one thread, blocking reads, no timeouts\n\
+         model: one client at a time; the next waits until the current one is finished\n\
          \n\
          try, in three terminals:\n  \
            nc {ip} {port}                              # connect and say nothing\n  \

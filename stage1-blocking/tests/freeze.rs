@@ -86,3 +86,14 @@ fn one_idle_client_freezes_everyone_until_it_leaves() {
     let response = read_all(&mut waiting);
     assert!(response.ends_with("\r\n\r\nhello"), "{response}");
 }
+
+#[test]
+fn a_body_over_the_echo_limit_is_refused_not_truncated() {
+    let addr = start_server();
+    let response = read_all(&mut send(
+        addr,
+        b"POST / HTTP/1.1\r\nContent-Length: 100000\r\n\r\n",
+    ));
+    assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
+    assert!(response.contains("echo limit"), "{response}");
+}

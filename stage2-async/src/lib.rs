@@ -19,8 +19,8 @@ use tokio::net::{TcpListener, TcpStream};
 /// Even an echo server should not let one header line grow without limit.
 const MAX_HEADER_LINE_BYTES: u64 = 8 * 1024;
 
-/// The body we echo is capped too: Content-Length is only a claim, so we read at most
-/// this much instead of allocating whatever the client announces.
+/// The body we echo is capped too: Content-Length is only a claim, so a larger one is
+/// refused instead of allocating whatever the client announces.
 const MAX_ECHO_BYTES: u64 = 64 * 1024;
 
 /// How long to wait before accepting again after `accept` failed (for example when the
@@ -36,6 +36,9 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
+            // Returning drops the connection tasks with the runtime. An echo holds no state
+            // to lose, and waiting for them would let one idle client (there are no
+            // timeouts yet) hold shutdown forever; stage 3 adds timeouts, then waits.
             () = &mut shutdown => return,
             accepted = listener.accept() => match accepted {
                 // Spawning is the fix for stage 1: the loop is back at `accept` at once,
@@ -102,11 +105,18 @@ async fn read_body(reader: &mut (impl AsyncBufRead + Unpin)) -> io::Result<Vec<u
             }
         }
     }
+    if content_length > MAX_ECHO_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("Content-Length {content_length} is over the {MAX_ECHO_BYTES}-byte echo limit"),
+        ));
+    }
     let mut body = Vec::new();
-    reader
-        .take(content_length.min(MAX_ECHO_BYTES))
-        .read_to_end(&mut body)
-        .await?;
+    reader.take(content_length).read_to_end(&mut body).await?;
+    // Fewer bytes than announced means the client hung up mid-body: nothing to echo.
+    if (body.len() as u64) < content_length {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(body)
 }
 

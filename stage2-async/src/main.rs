@@ -43,6 +43,7 @@ async fn main() -> ExitCode {
     println!("listening on http://{addr}");
     println!(
         "\nstage 2 · async: one task per connection on a single thread\n\
+         model: every connection at once on one thread; an idle one costs a task, not the thread\n\
          \n\
          try, in three terminals:\n  \
            nc {ip} {port}                              # connect and say nothing\n  \

@@ -76,3 +76,11 @@ async fn stops_accepting_after_shutdown() {
         "the listener is closed after run returns"
     );
 }
+
+#[tokio::test]
+async fn a_body_over_the_echo_limit_is_refused_not_truncated() {
+    let addr = start_server().await;
+    let response = exchange(addr, b"POST / HTTP/1.1\r\nContent-Length: 100000\r\n\r\n").await;
+    assert!(response.starts_with(b"HTTP/1.1 400 "));
+    assert!(String::from_utf8_lossy(body_of(&response)).contains("echo limit"));
+}
