@@ -115,6 +115,12 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     let number: u64 = number
         .parse()
         .map_err(|_| format!("{text:?} is not a duration; try 10s or 500ms"))?;
+    // Zero would time out every request before its first byte could arrive.
+    if number == 0 {
+        return Err(String::from(
+            "the timeout must be longer than zero; try 10s",
+        ));
+    }
     match unit {
         "ms" => Ok(Duration::from_millis(number)),
         "" | "s" => Ok(Duration::from_secs(number)),

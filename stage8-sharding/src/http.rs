@@ -336,7 +336,13 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, Response> {
                 "only HTTP/1.0 and HTTP/1.1 are spoken here",
             ))
         }
-        Err(httparse::Error::TooManyHeaders) => return Err(headers_too_large()),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(Response::error(
+                431,
+                "headers_too_large",
+                format!("a request may carry at most {MAX_HEADERS} headers"),
+            ))
+        }
         Err(err) => {
             return Err(Response::error(
                 400,
