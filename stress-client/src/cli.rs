@@ -284,7 +284,8 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         };
         report::write_json(path, &document)?;
     }
-    if unmet > 0 {
+    if unmet > 0 && !args.quiet {
+        // On stderr too, for when stdout goes to a file.
         eprintln!("{unmet} expectation(s) unmet");
     }
     Ok(if ok {
