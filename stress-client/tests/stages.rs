@@ -46,6 +46,42 @@ fn config(target: Target, concurrency: usize) -> LoadConfig {
 
 const DRAIN: Option<Duration> = Some(Duration::from_secs(30));
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage1_freezes_behind_one_idle_connection() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let target = Target::from_addr(listener.local_addr().expect("bound address"));
+    // Stage 1 blocks its thread forever by design; the thread ends with the test process.
+    std::thread::spawn(move || stage1_blocking::run(listener));
+    let frozen = LoadConfig {
+        idle: 1,
+        timeout: Duration::from_millis(300),
+        ..config(target.clone(), 2)
+    };
+    let (run, check) = stress_client::run_and_check(&frozen, &load(4), DRAIN).await;
+    assert_eq!(run.tally.count(Outcome::Timeout), 4, "{:?}", run.outcomes);
+    assert_eq!(
+        check.verdict,
+        Verdict::Skipped,
+        "an echo stage has no /stats"
+    );
+    let (run, _) = stress_client::run_and_check(&config(target, 2), &load(4), DRAIN).await;
+    assert_eq!(run.tally.count(Outcome::Accepted), 4, "{:?}", run.outcomes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage2_shrugs_off_fifty_idle_connections() {
+    let (listener, target) = loopback().await;
+    let _server = Running(tokio::spawn(stage2_async::run(listener, pending())));
+    let busy = LoadConfig {
+        idle: 50,
+        timeout: Duration::from_secs(5),
+        ..config(target, 5)
+    };
+    let (run, _) = stress_client::run_and_check(&busy, &load(50), DRAIN).await;
+    assert_eq!(run.tally.count(Outcome::Accepted), 50, "{:?}", run.outcomes);
+    assert_eq!(run.idle.as_ref().map(|idle| idle.opened), Some(50));
+}
+
 async fn stage3() -> (Running, Target) {
     let (listener, target) = loopback().await;
     let server = tokio::spawn(stage3_json::run(
