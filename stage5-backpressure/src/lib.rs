@@ -228,7 +228,7 @@ async fn serve_connection(
 fn route(app: &App, queue: &mpsc::Sender<Event>, request: &Request) -> Response {
     match (request.method.as_str(), request.path.as_str()) {
         ("POST", "/events") => accept_event(app, queue, &request.body),
-        ("GET", "/stats") => stats(app),
+        ("GET", "/stats") => stats(app, queue),
         (_, "/stats") => Response::error(
             405,
             "method_not_allowed",
@@ -256,9 +256,7 @@ fn accept_event(app: &App, queue: &mpsc::Sender<Event>, body: &[u8]) -> Response
     };
     // `try_send`, never `send().await`: waiting for room would turn a full queue back
     // into stage 4's invisible line of waiting requests. Either the event fits now, or
-    // the client hears "busy, retry in a second" now. The depth gauge goes up first, so
-    // a worker that takes the event at once never takes the gauge below zero.
-    app.counters.queue_depth.fetch_add(1, Ordering::Relaxed);
+    // the client hears "busy, retry in a second" now.
     match queue.try_send(event) {
         Ok(()) => {
             app.counters.accepted.fetch_add(1, Ordering::Relaxed);
@@ -271,7 +269,6 @@ fn accept_event(app: &App, queue: &mpsc::Sender<Event>, body: &[u8]) -> Response
         // Full is the normal overload case. Closed cannot happen while connections are
         // open (the worker outlives them), but if it did, "busy" is still the truth.
         Err(_full_or_closed) => {
-            app.counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
             app.counters.rejected.fetch_add(1, Ordering::Relaxed);
             let rejected = Status {
                 status: "rejected",
@@ -286,7 +283,6 @@ fn accept_event(app: &App, queue: &mpsc::Sender<Event>, body: &[u8]) -> Response
 /// empty.
 async fn work(app: Arc<App>, mut jobs: mpsc::Receiver<Event>) {
     while let Some(event) = jobs.recv().await {
-        app.counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
         app.counters.start_work();
 
         // The slow work runs outside any lock: it does not touch the balances, so
@@ -304,7 +300,7 @@ async fn work(app: Arc<App>, mut jobs: mpsc::Receiver<Event>) {
     }
 }
 
-fn stats(app: &App) -> Response {
+fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
     let counters = &app.counters;
     let report = Report {
         stage: 5,
@@ -321,7 +317,7 @@ fn stats(app: &App) -> Response {
         rejected: counters.rejected.load(Ordering::Relaxed),
         invalid: counters.invalid.load(Ordering::Relaxed),
         processed: counters.processed.load(Ordering::Relaxed),
-        queue_depth: counters.queue_depth.load(Ordering::Relaxed),
+        queue_depth: queued(queue),
         capacity: Some(app.config.capacity as u64),
         workers: 1,
         busy_workers: counters.busy_workers.load(Ordering::Relaxed),
@@ -332,4 +328,13 @@ fn stats(app: &App) -> Response {
         uptime_secs: app.started.elapsed().as_secs_f64(),
     };
     Response::json(200, &report)
+}
+
+/// How many accepted events are waiting in the queue, read from the channel itself, so
+/// it is exactly the number `capacity` bounds. (A gauge raised before `try_send` and
+/// lowered after `recv` over-counts: `recv` frees the slot before the worker lowers
+/// the gauge, and a request can fill that slot in between; /stats then showed a queue
+/// of 2 with a capacity of 1.)
+fn queued(queue: &mpsc::Sender<Event>) -> u64 {
+    (queue.max_capacity() - queue.capacity()) as u64
 }

@@ -18,8 +18,6 @@ pub struct Counters {
     pub invalid: AtomicU64,
     /// Events applied to the balances.
     pub processed: AtomicU64,
-    /// Events waiting for their turn to be processed.
-    pub queue_depth: AtomicU64,
     /// Events being processed right now.
     pub busy_workers: AtomicU64,
     /// The most events ever processed at the same time: a gauge, not a stopwatch, is
