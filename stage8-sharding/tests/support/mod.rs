@@ -179,3 +179,123 @@ pub fn post(body: &str, extra_headers: &str) -> Vec<u8> {
 }
 
 pub const VALID: &str = r#"{"user":"alice","action":"buy","amount":100}"#;
+
+/// What a burst of events got back, counted by the clients.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Answered 202: the server promised to apply these.
+    pub accepted: u64,
+    /// The sum of the amounts of the accepted events.
+    pub accepted_amount: i64,
+    /// The distinct users among the accepted events.
+    pub accepted_users: std::collections::HashSet<String>,
+    /// Answered 503 server_busy with `Retry-After: 1`.
+    pub rejected: u64,
+    /// Sent but never answered: the server closed the connection first (shutdown).
+    pub unanswered: u64,
+    /// Anything else, with the answer, so a failure shows what went wrong.
+    pub unexpected: Vec<String>,
+}
+
+/// Sends `requests` events, `concurrency` keep-alive connections at a time, each
+/// waiting for its answer before the next request. Event `i` is for user `u{i % 97}`
+/// with amount `i + 1`, so sums identify exactly which events were accepted. A client
+/// whose connection is refused or closed (a server shutting down) just stops.
+pub async fn load(addr: SocketAddr, requests: usize, concurrency: usize) -> LoadReport {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let next = Arc::clone(&next);
+            tokio::spawn(async move {
+                let mut report = LoadReport::default();
+                let Ok(stream) = TcpStream::connect(addr).await else {
+                    return report;
+                };
+                let mut client = Client {
+                    stream,
+                    buffer: Vec::new(),
+                };
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= requests {
+                        break;
+                    }
+                    let user = format!("u{}", i % 97);
+                    let amount = i as i64 + 1;
+                    if client
+                        .stream
+                        .write_all(&event(&user, amount))
+                        .await
+                        .is_err()
+                    {
+                        report.unanswered += 1;
+                        break;
+                    }
+                    let Some(answer) = client.answer().await else {
+                        report.unanswered += 1;
+                        break;
+                    };
+                    match (answer.status, answer.header("retry-after")) {
+                        (202, _) => {
+                            report.accepted += 1;
+                            report.accepted_amount += amount;
+                            report.accepted_users.insert(user);
+                        }
+                        (503, Some("1")) if answer.reason() == "server_busy" => {
+                            report.rejected += 1;
+                        }
+                        _ => report.unexpected.push(format!("{answer:?}")),
+                    }
+                }
+                report
+            })
+        })
+        .collect();
+    let mut total = LoadReport::default();
+    for client in clients {
+        let report = client.await.expect("a load client panicked");
+        total.accepted += report.accepted;
+        total.accepted_amount += report.accepted_amount;
+        total.accepted_users.extend(report.accepted_users);
+        total.rejected += report.rejected;
+        total.unanswered += report.unanswered;
+        total.unexpected.extend(report.unexpected);
+    }
+    total
+}
+
+/// Reads `/stats` every few milliseconds until `stop` is set, and returns every
+/// snapshot's `queue_depth` (to compare with the capacity). Gives up quietly on a
+/// refused connection, since it also runs while a server shuts down.
+pub async fn sample_queue_depth(
+    addr: SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<u64> {
+    let mut depths = Vec::new();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let Ok(stream) = TcpStream::connect(addr).await else {
+            break;
+        };
+        let mut client = Client {
+            stream,
+            buffer: Vec::new(),
+        };
+        if client
+            .stream
+            .write_all(b"GET /stats HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .await
+            .is_err()
+        {
+            break;
+        }
+        let Some(answer) = client.answer().await else {
+            break;
+        };
+        depths.extend(answer.body["queue_depth"].as_u64());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    depths
+}
