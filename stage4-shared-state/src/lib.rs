@@ -5,7 +5,7 @@
 //! ```text
 //! curl -i -d '{"user":"alice","action":"buy","amount":100}' http://127.0.0.1:8084/events
 //! curl -s http://127.0.0.1:8084/stats
-//! cargo run --release -p stress-client -- run http://127.0.0.1:8084 --requests 40 --concurrency 20
+//! cargo run --release -p stress-client -- run http://127.0.0.1:8084 --requests 20 --concurrency 4
 //! ```
 //!
 //! Every event now changes state: a balance per user, shared by all connections. Each

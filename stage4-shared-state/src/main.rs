@@ -67,7 +67,7 @@ async fn main() -> ExitCode {
          try:\n  \
            curl -i -d '{{\"user\":\"alice\",\"action\":\"buy\",\"amount\":100}}' http://{addr}/events\n  \
            curl -s http://{addr}/stats\n  \
-           cargo run --release -p stress-client -- run http://{addr} --requests 40 --concurrency 20\n\
+           cargo run --release -p stress-client -- run http://{addr} --requests 20 --concurrency 4\n\
          \n\
          Ctrl-C stops the server after the events in progress.",
         work_ms = args.work_ms,

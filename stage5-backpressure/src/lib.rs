@@ -135,13 +135,13 @@ pub async fn run(
         counters: Counters::default(),
         started: Instant::now(),
     });
-    // Connections wait on this between requests: `true` means "close instead of
-    // waiting for another request". A watch channel, because every connection needs
-    // to see the same single change, including ones that subscribe late.
     // The queue between the request path and the worker. Bounded: its capacity is the
     // promise of how much accepted-but-unfinished work we are willing to hold.
     let (queue, jobs) = mpsc::channel(config.capacity.max(1));
     let worker = tokio::spawn(work(Arc::clone(&app), jobs));
+    // Connections wait on this between requests: `true` means "close instead of
+    // waiting for another request". A watch channel, because every connection needs
+    // to see the same single change, including ones that subscribe late.
     let (stop_sender, stop) = watch::channel(false);
     // Tracking the tasks lets shutdown wait for them instead of cutting answers short.
     let mut connections = JoinSet::new();

@@ -29,7 +29,7 @@ struct Args {
     #[arg(long, default_value_t = 500)]
     work_ms: u64,
     /// How many accepted events may wait for the worker; when full, new events get 503.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = at_least_one)]
     capacity: usize,
 }
 
@@ -110,6 +110,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => Ok(Duration::from_secs(number)),
         "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
         _ => Err(format!("unknown unit {unit:?} in {text:?}; use ms, s or m")),
+    }
+}
+
+/// A count that must be positive: a queue with no room or a pool with no workers would
+/// refuse or strand every event.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err(String::from("must be at least 1")),
+        Ok(count) => Ok(count),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
     }
 }
 

@@ -33,15 +33,15 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-
-/// The receiving end of the queue, shared by every worker.
-type SharedJobs = Arc<tokio::sync::Mutex<mpsc::Receiver<Event>>>;
 use tokio::task::JoinSet;
 
 use crate::event::Event;
 use crate::http::{Connection, Limits, Request, Response};
 use crate::ledger::{Balances, Totals};
 use crate::stats::{Counters, Report};
+
+/// The receiving end of the queue, shared by every worker.
+type SharedJobs = Arc<tokio::sync::Mutex<mpsc::Receiver<Event>>>;
 
 /// How long to wait before accepting again after `accept` failed (for example when the
 /// process is out of file descriptors), so the loop does not spin on the error.
@@ -145,13 +145,13 @@ pub async fn run(
         counters: Counters::default(),
         started: Instant::now(),
     });
-    // Connections wait on this between requests: `true` means "close instead of
-    // waiting for another request". A watch channel, because every connection needs
-    // to see the same single change, including ones that subscribe late.
     // The queue between the request path and the worker. Bounded: its capacity is the
     // promise of how much accepted-but-unfinished work we are willing to hold.
     let (queue, jobs) = mpsc::channel(config.capacity.max(1));
     let workers = start_workers(&app, Arc::new(tokio::sync::Mutex::new(jobs)));
+    // Connections wait on this between requests: `true` means "close instead of
+    // waiting for another request". A watch channel, because every connection needs
+    // to see the same single change, including ones that subscribe late.
     let (stop_sender, stop) = watch::channel(false);
     // Tracking the tasks lets shutdown wait for them instead of cutting answers short.
     let mut connections = JoinSet::new();
@@ -309,7 +309,9 @@ fn start_workers(app: &Arc<App>, jobs: SharedJobs) -> Vec<thread::JoinHandle<()>
         .filter_map(|id| {
             let app = Arc::clone(app);
             let jobs = Arc::clone(&jobs);
-            let runtime = tokio::runtime::Builder::new_current_thread().build();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build();
             let spawned = match runtime {
                 Ok(runtime) => thread::Builder::new()
                     .name(format!("worker-{id}"))

@@ -62,6 +62,16 @@ pub enum MapKind {
     Sharded,
 }
 
+/// How many shards `kind` really gets when `requested` are asked for. DashMap only
+/// takes a power of two above 1; the hand-rolled map takes any count, so `--map sharded
+/// --shards 1` is stage 7's single lock again.
+pub fn shard_count(kind: MapKind, requested: usize) -> usize {
+    match kind {
+        MapKind::DashMap => requested.max(2).next_power_of_two(),
+        MapKind::Sharded => requested.max(1),
+    }
+}
+
 /// The balances, in one of the two sharded maps.
 enum Shards {
     Dash(DashMap<String, i64>),
@@ -90,10 +100,9 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// An empty ledger on the chosen map with `shards` shards. DashMap needs a power of
-    /// two above 1, so the count is rounded up to one for both maps alike.
+    /// An empty ledger on the chosen map, with `shard_count(kind, shards)` shards.
     pub fn new(kind: MapKind, shards: usize) -> Self {
-        let shards = shards.max(2).next_power_of_two();
+        let shards = shard_count(kind, shards);
         let balances = match kind {
             MapKind::DashMap => Shards::Dash(DashMap::with_shard_amount(shards)),
             MapKind::Sharded => Shards::Hand(ShardedMap::new(shards)),

@@ -37,15 +37,15 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-
-/// The receiving end of the queue, shared by every worker.
-type SharedJobs = Arc<tokio::sync::Mutex<mpsc::Receiver<Event>>>;
 use tokio::task::JoinSet;
 
 use crate::event::Event;
 use crate::http::{Connection, Limits, Request, Response};
 use crate::ledger::{Ledger, MapKind};
 use crate::stats::{Counters, LockTimes, Report};
+
+/// The receiving end of the queue, shared by every worker.
+type SharedJobs = Arc<tokio::sync::Mutex<mpsc::Receiver<Event>>>;
 
 /// How long to wait before accepting again after `accept` failed (for example when the
 /// process is out of file descriptors), so the loop does not spin on the error.
@@ -70,7 +70,7 @@ pub struct Config {
     pub log_locks: bool,
     /// Which sharded map holds the balances.
     pub map: MapKind,
-    /// How many shards (rounded up to a power of two, at least 2).
+    /// How many shards (DashMap rounds up to a power of two, at least 2).
     pub shards: usize,
 }
 
@@ -169,13 +169,13 @@ pub async fn run(
         lock_times: LockTimes::new(config.workers),
         started: Instant::now(),
     });
-    // Connections wait on this between requests: `true` means "close instead of
-    // waiting for another request". A watch channel, because every connection needs
-    // to see the same single change, including ones that subscribe late.
     // The queue between the request path and the worker. Bounded: its capacity is the
     // promise of how much accepted-but-unfinished work we are willing to hold.
     let (queue, jobs) = mpsc::channel(config.capacity.max(1));
     let workers = start_workers(&app, Arc::new(tokio::sync::Mutex::new(jobs)));
+    // Connections wait on this between requests: `true` means "close instead of
+    // waiting for another request". A watch channel, because every connection needs
+    // to see the same single change, including ones that subscribe late.
     let (stop_sender, stop) = watch::channel(false);
     // Tracking the tasks lets shutdown wait for them instead of cutting answers short.
     let mut connections = JoinSet::new();
@@ -333,7 +333,9 @@ fn start_workers(app: &Arc<App>, jobs: SharedJobs) -> Vec<thread::JoinHandle<()>
         .filter_map(|id| {
             let app = Arc::clone(app);
             let jobs = Arc::clone(&jobs);
-            let runtime = tokio::runtime::Builder::new_current_thread().build();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build();
             let spawned = match runtime {
                 Ok(runtime) => thread::Builder::new()
                     .name(format!("worker-{id}"))
@@ -400,7 +402,7 @@ fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
                 MapKind::DashMap => "dashmap",
                 MapKind::Sharded => "sharded",
             },
-            shards: app.config.shards.max(2).next_power_of_two(),
+            shards: ledger::shard_count(app.config.map, app.config.shards),
             max_body: app.config.max_body,
             read_timeout_ms: app.config.read_timeout.as_millis(),
         },

@@ -40,14 +40,15 @@ struct Args {
     /// Which sharded map holds the balances.
     #[arg(long, value_enum, default_value_t = Map::Dashmap)]
     map: Map,
-    /// How many shards, rounded up to a power of two [default: 4 × cores, rounded up]
+    /// How many shards; DashMap rounds up to a power of two, at least 2
+    /// [default: 4 × cores, rounded up to a power of two]
     #[arg(long)]
     shards: Option<usize>,
     /// How many accepted events may wait for a worker; when full, new events get 503.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = at_least_one)]
     capacity: usize,
     /// How many workers take events off the queue, each on its own thread.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = at_least_one)]
     workers: usize,
 }
 
@@ -116,7 +117,7 @@ async fn main() -> ExitCode {
             MapKind::DashMap => "dashmap",
             MapKind::Sharded => "sharded",
         },
-        shards = config.shards.max(2).next_power_of_two(),
+        shards = stage8_sharding::ledger::shard_count(config.map, config.shards),
         max_body = args.max_body,
         timeout = args.read_timeout,
         formula = stage8_sharding::MODEL_FORMULA,
@@ -151,6 +152,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => Ok(Duration::from_secs(number)),
         "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
         _ => Err(format!("unknown unit {unit:?} in {text:?}; use ms, s or m")),
+    }
+}
+
+/// A count that must be positive: a queue with no room or a pool with no workers would
+/// refuse or strand every event.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err(String::from("must be at least 1")),
+        Ok(count) => Ok(count),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
     }
 }
 

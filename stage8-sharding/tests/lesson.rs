@@ -180,3 +180,19 @@ async fn shutdown_applies_every_queued_event() {
     assert_eq!(summary.users, 1);
     assert_eq!(summary.balance_total, (1..=20).sum::<i64>());
 }
+
+#[tokio::test]
+async fn one_shard_is_stage_sevens_single_lock_again() {
+    let addr = start(Config {
+        shards: 1,
+        ..contended(MapKind::Sharded, 8, 5)
+    })
+    .await;
+    let total = burst(addr, 24, 24).await;
+    let after = wait_for_stats(addr, drained).await;
+
+    // Distinct users, yet one shard admits one writer at a time.
+    assert_eq!(after["knobs"]["shards"], 1);
+    assert_eq!(after["peak_lock_holders"], 1, "{after}");
+    assert_eq!(after["balance_total"], total);
+}
