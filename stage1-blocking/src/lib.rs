@@ -25,6 +25,7 @@ const MAX_ECHO_BYTES: u64 = 64 * 1024;
 /// process is out of file descriptors), so the loop does not spin on the error.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
+// ANCHOR: run
 /// Serves connections one after another, forever.
 pub fn run(listener: TcpListener) {
     loop {
@@ -45,6 +46,7 @@ pub fn run(listener: TcpListener) {
         }
     }
 }
+// ANCHOR_END: run
 
 /// Reads one request, answers with its body, and closes the connection.
 fn handle_connection(stream: &TcpStream) -> io::Result<()> {

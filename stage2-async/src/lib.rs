@@ -27,6 +27,7 @@ const MAX_ECHO_BYTES: u64 = 64 * 1024;
 /// process is out of file descriptors), so the loop does not spin on the error.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
+// ANCHOR: run
 /// Serves connections concurrently until `shutdown` completes.
 ///
 /// Taking the listener and the shutdown signal as arguments (instead of binding a port
@@ -60,6 +61,7 @@ pub async fn run(listener: TcpListener, shutdown: impl Future<Output = ()>) {
         }
     }
 }
+// ANCHOR_END: run
 
 /// Reads one request, answers with its body, and closes the connection.
 async fn handle_connection(mut stream: TcpStream) -> io::Result<()> {

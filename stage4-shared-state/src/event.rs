@@ -32,6 +32,7 @@ pub struct Rejection {
     pub detail: String,
 }
 
+// ANCHOR: from_json
 impl Event {
     pub fn from_json(body: &[u8]) -> Result<Event, Rejection> {
         let event: Event = serde_json::from_slice(body).map_err(|err| Rejection {
@@ -55,6 +56,7 @@ impl Event {
         Ok(event)
     }
 }
+// ANCHOR_END: from_json
 
 fn check_name(field: &str, value: &str) -> Result<(), Rejection> {
     if value.is_empty() || value.len() > MAX_NAME_BYTES {

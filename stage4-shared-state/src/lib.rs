@@ -240,6 +240,7 @@ async fn accept_event(app: &App, body: &[u8]) -> Response {
     }
 }
 
+// ANCHOR: apply
 /// Does the slow work for `event` and applies it, holding the balances lock throughout.
 async fn apply(app: &App, event: Event) -> i64 {
     // Everyone who arrives while the lock is taken waits here, in the mutex's queue: an
@@ -259,6 +260,7 @@ async fn apply(app: &App, event: Event) -> i64 {
     app.counters.finish_work();
     balance
 }
+// ANCHOR_END: apply
 
 fn stats(app: &App) -> Response {
     let counters = &app.counters;

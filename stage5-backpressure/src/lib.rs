@@ -249,6 +249,7 @@ fn route(app: &App, queue: &mpsc::Sender<Event>, request: &Request) -> Response 
     }
 }
 
+// ANCHOR: accept_event
 fn accept_event(app: &App, queue: &mpsc::Sender<Event>, body: &[u8]) -> Response {
     let event = match Event::from_json(body) {
         Ok(event) => event,
@@ -278,7 +279,9 @@ fn accept_event(app: &App, queue: &mpsc::Sender<Event>, body: &[u8]) -> Response
         }
     }
 }
+// ANCHOR_END: accept_event
 
+// ANCHOR: work
 /// The worker: takes events off the queue one at a time until the queue is closed and
 /// empty.
 async fn work(app: Arc<App>, mut jobs: mpsc::Receiver<Event>) {
@@ -299,6 +302,7 @@ async fn work(app: Arc<App>, mut jobs: mpsc::Receiver<Event>) {
         app.counters.finish_work();
     }
 }
+// ANCHOR_END: work
 
 fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
     let counters = &app.counters;

@@ -190,6 +190,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    // ANCHOR: read_request
     /// Reads the next request.
     ///
     /// `Ok(None)`: the client closed, or stayed silent for the whole read timeout between
@@ -275,6 +276,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             keep_alive: head.keep_alive,
         }))
     }
+    // ANCHOR_END: read_request
 
     /// Sends one response as a single write.
     pub async fn write_response(
@@ -416,6 +418,7 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, Response> {
     }))
 }
 
+// ANCHOR: parse_content_length
 /// Parses a Content-Length value strictly: ASCII digits only, optional spaces around.
 ///
 /// `str::parse::<u64>` would also accept `+5`; and the outline's `unwrap_or(0)` turned
@@ -440,6 +443,7 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Response> {
             .saturating_add(u64::from(digit - b'0'))
     }))
 }
+// ANCHOR_END: parse_content_length
 
 fn headers_too_large() -> Response {
     Response::error(

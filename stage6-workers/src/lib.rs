@@ -268,6 +268,7 @@ fn route(app: &App, queue: &mpsc::Sender<Event>, request: &Request) -> Response 
     }
 }
 
+// ANCHOR: accept_event
 fn accept_event(app: &App, queue: &mpsc::Sender<Event>, body: &[u8]) -> Response {
     let event = match Event::from_json(body) {
         Ok(event) => event,
@@ -297,7 +298,9 @@ fn accept_event(app: &App, queue: &mpsc::Sender<Event>, body: &[u8]) -> Response
         }
     }
 }
+// ANCHOR_END: accept_event
 
+// ANCHOR: start_workers
 /// Starts `config.workers` threads, each running its own single-threaded runtime.
 ///
 /// Threads of their own keep the workers off the thread that serves connections, so
@@ -324,10 +327,13 @@ fn start_workers(app: &Arc<App>, jobs: SharedJobs) -> Vec<thread::JoinHandle<()>
         })
         .collect()
 }
+// ANCHOR_END: start_workers
 
+// ANCHOR: work
 /// One worker: takes events off the shared queue until it is closed and empty.
 async fn work(app: Arc<App>, jobs: SharedJobs) {
     loop {
+        // ANCHOR: receiver
         // Only one worker at a time may wait on the receiver, so it sits behind a lock.
         // It is tokio's async mutex because the guard is held across `recv().await`
         // while the queue is empty. The block ends the guard's life *before* the job
@@ -338,6 +344,7 @@ async fn work(app: Arc<App>, jobs: SharedJobs) {
             receiver.recv().await
         };
         let Some(event) = next else { break };
+        // ANCHOR_END: receiver
         app.counters.start_work();
 
         // The slow work runs outside any lock: it does not touch the balances, so
@@ -354,6 +361,7 @@ async fn work(app: Arc<App>, jobs: SharedJobs) {
         app.counters.finish_work();
     }
 }
+// ANCHOR_END: work
 
 fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
     let counters = &app.counters;

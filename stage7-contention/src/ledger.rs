@@ -68,6 +68,7 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    // ANCHOR: ledger_apply
     /// Applies `event`, keeping the lock for at least `hold`, and reports what the lock
     /// cost. Returns the user's new balance.
     pub fn apply(&self, event: Event, hold: Duration) -> (i64, LockTiming) {
@@ -77,7 +78,9 @@ impl Ledger {
             |balances| self.totals.apply(balances, event),
         )
     }
+    // ANCHOR_END: ledger_apply
 
+    // ANCHOR: locked
     /// Takes a lock with `acquire`, holds it for `hold` plus the time `update` takes,
     /// and measures both the wait and the hold.
     ///
@@ -107,6 +110,7 @@ impl Ledger {
         };
         (balance, timing)
     }
+    // ANCHOR_END: locked
 
     fn enter(&self) {
         let holders = self.holders.fetch_add(1, Ordering::Relaxed) + 1;

@@ -94,6 +94,7 @@ pub struct Percentiles {
     pub max: u64,
 }
 
+// ANCHOR: lock_times
 /// Lock wait and hold times, one pair of histograms per worker.
 ///
 /// One shared histogram would need a lock of its own, taken by every worker after every
@@ -143,6 +144,7 @@ impl LockTimes {
         (percentiles(&wait), percentiles(&hold))
     }
 }
+// ANCHOR_END: lock_times
 
 /// Three significant digits, growing as needed: a surprisingly long wait is recorded,
 /// never dropped and never a panic.

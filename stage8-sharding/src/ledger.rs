@@ -115,6 +115,7 @@ impl Ledger {
         }
     }
 
+    // ANCHOR: ledger_apply
     /// Applies `event`, keeping the lock for at least `hold`, and reports what the lock
     /// cost. Returns the user's new balance.
     pub fn apply(&self, event: Event, hold: Duration) -> (i64, LockTiming) {
@@ -146,7 +147,9 @@ impl Ledger {
             }
         }
     }
+    // ANCHOR_END: ledger_apply
 
+    // ANCHOR: locked
     /// Takes a lock with `acquire`, holds it for `hold` plus the time `update` takes,
     /// and measures both the wait and the hold.
     ///
@@ -176,6 +179,7 @@ impl Ledger {
         };
         (balance, timing)
     }
+    // ANCHOR_END: locked
 
     fn enter(&self) {
         let holders = self.holders.fetch_add(1, Ordering::Relaxed) + 1;

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 
+// ANCHOR: sharded_map
 /// Balance by user, in `shards` independently locked pieces.
 pub struct ShardedMap {
     /// Boxed slice, not Vec: the number of shards never changes after construction.
@@ -35,3 +36,4 @@ impl ShardedMap {
         &self.shards[index]
     }
 }
+// ANCHOR_END: sharded_map
