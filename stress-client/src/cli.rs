@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use stress_client::check::{self, CheckOptions, StatsClient};
+use stress_client::compare;
 use stress_client::expect;
 use stress_client::garbage;
 use stress_client::load::{Load, LoadSpec};
@@ -35,6 +36,9 @@ enum Command {
     Run(RunArgs),
     /// Send at least 25 malformed requests (one connection each) and prove the server survives.
     Garbage(GarbageArgs),
+    /// Build the stages (release), run each on 127.0.0.1:0 under the same load, check and
+    /// stop it, and print one table: a row per stage, variant or swept value.
+    Compare(CompareArgs),
 }
 
 #[derive(Args, Debug)]
@@ -106,6 +110,65 @@ struct GarbageArgs {
     quiet: bool,
 }
 
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  stress-client compare                                  all eight stages (about 2 minutes)
+  stress-client compare --quick                          smaller load and queues (seconds)
+  stress-client compare --stages 7 --variant \"8: --capacity 100 --work-ms 100 --hold-ms 10\"
+  stress-client compare --stages 7,8 --sweep workers=1,2,4,8,16,32,64 --svg sweep.svg
+
+Stage 4 always gets a small load (20 requests at concurrency 4): it applies 2 events/s.
+Exit codes: 0 every row ok, 1 a row failed (start, loss, undrained queue, unclean exit), 2 usage.")]
+struct CompareArgs {
+    /// Stages to run, comma-separated [default: 1,...,8; 7,8 with --sweep; none with --variant].
+    #[arg(long, value_name = "LIST", value_parser = parse_stage_list)]
+    stages: Option<StageList>,
+    /// An extra row: "STAGE[ LABEL]: STAGE-ARGS", e.g. "8: --capacity 100 --work-ms 100 --hold-ms 10" (repeatable).
+    #[arg(long, value_name = "SPEC", value_parser = compare::spec::parse_variant)]
+    variant: Vec<compare::spec::Variant>,
+    /// Run each chosen stage (and variant) once per value of one stage flag, e.g. workers=1,2,4,8,16,32,64.
+    #[arg(long, value_name = "KNOB=V1,V2,...", value_parser = compare::spec::parse_sweep)]
+    sweep: Option<compare::spec::Sweep>,
+    /// Smaller load (2000 requests, concurrency 100) and smaller queues on the slow stages (shown per row): well under 30 s.
+    #[arg(long)]
+    quick: bool,
+    /// Requests per row [default: 5000, 2000 with --quick; stage 4 at most 20].
+    #[arg(long)]
+    requests: Option<usize>,
+    /// Connections sending at once [default: 200, 100 with --quick; stage 4 at most 4].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    concurrency: Option<u64>,
+    /// Distinct users in the load: user0..user{N-1} (1 = a single hot key).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    users: u64,
+    /// Seed of the load generator: every row replays the same requests.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Use the stage binaries in DIR (e.g. target/release) instead of running cargo build.
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Also write the table and notes as Markdown to FILE.
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    /// Also write every row in full as JSON (with schema_version) to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also draw charts to FILE (SVG): outcomes, latency percentiles, throughput against the model.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// No progress on stderr (it is shown only on a terminal anyway).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// A newtype for the same reason as `ExpectSpec`: a `Vec` would read as a repeated flag.
+#[derive(Clone, Debug)]
+struct StageList(Vec<u8>);
+
+fn parse_stage_list(text: &str) -> Result<StageList, String> {
+    compare::spec::parse_stage_list(text).map(StageList)
+}
+
 /// `5s`, `500ms`, `250us`, or a bare number of seconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let micros = match text.trim().parse::<f64>() {
@@ -153,6 +216,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run_command(args).await,
             Command::Garbage(args) => garbage_command(args).await,
+            Command::Compare(args) => compare_command(args).await,
         }
     });
     match result {
@@ -339,6 +403,64 @@ fn preflight(before: &Result<check::ServerStats, String>, load: &Load, config: &
             );
         }
     }
+}
+
+async fn compare_command(args: CompareArgs) -> Result<ExitCode, String> {
+    let options = compare::CompareOptions {
+        stages: args.stages.map(|list| list.0),
+        variants: args.variant,
+        sweep: args.sweep,
+        quick: args.quick,
+        requests: args.requests,
+        concurrency: args.concurrency.map(|c| c as usize),
+        users: args.users as usize,
+        seed: args.seed,
+        bin_dir: args.bin_dir,
+        progress: !args.quiet && std::io::stderr().is_terminal(),
+    };
+    let report = compare::run_compare(&options).await?;
+    let terminal = std::io::stdout().is_terminal();
+    print!("{}", compare::render::render_text(&report, terminal));
+    let invocation = invocation();
+    let mut write_failures = Vec::new();
+    if let Some(path) = &args.markdown {
+        let markdown = compare::render::render_markdown(&report, &invocation);
+        if let Err(e) = std::fs::write(path, markdown) {
+            write_failures.push(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    if let Some(path) = &args.json {
+        let document = compare::render::json_document(&report, &invocation);
+        if let Err(e) = report::write_json(path, &document) {
+            write_failures.push(e);
+        }
+    }
+    if let Some(path) = &args.svg {
+        if let Err(e) = compare::chart::write_svg(path, &report) {
+            write_failures.push(e);
+        }
+    }
+    for failure in &write_failures {
+        eprintln!("error: {failure}");
+    }
+    Ok(if report.ok() && write_failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+/// The command line as typed, for the heading of the Markdown and JSON files.
+fn invocation() -> String {
+    let mut words: Vec<String> = vec!["stress-client".into()];
+    words.extend(std::env::args().skip(1).map(|arg| {
+        if arg.contains(char::is_whitespace) {
+            format!("{arg:?}")
+        } else {
+            arg
+        }
+    }));
+    words.join(" ")
 }
 
 async fn garbage_command(args: GarbageArgs) -> Result<ExitCode, String> {

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod check;
+pub mod compare;
 pub mod expect;
 pub mod garbage;
 pub mod http;

@@ -1,0 +1,294 @@
+//! The comparison as text: one table (box-drawn on a terminal, Markdown when piped or
+//! written with `--markdown`), notes under it, and the `--json` document. Pure functions of
+//! the rows, so they are tested on canned rows: `cargo test -p stress-client compare::render`.
+
+use super::{CompareReport, RowResult};
+use crate::latency::format_micros;
+use crate::report::{new_table, SCHEMA_VERSION};
+use comfy_table::{CellAlignment, Table};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+pub const COLUMNS: [&str; 13] = [
+    "#",
+    "row",
+    "command",
+    "accepted",
+    "rejected",
+    "errors",
+    "p50",
+    "p99",
+    "server jobs/s",
+    "model bound",
+    "efficiency",
+    "lost",
+    "status",
+];
+
+fn or_dash<T>(value: Option<T>, format: impl Fn(T) -> String) -> String {
+    value.map_or_else(|| "-".to_string(), format)
+}
+
+pub fn comparison_table(rows: &[RowResult], terminal: bool) -> Table {
+    let mut table = new_table(terminal);
+    table.set_header(COLUMNS.to_vec());
+    for (index, row) in rows.iter().enumerate() {
+        let started = row.started;
+        let count = |n: u64| if started { n.to_string() } else { "-".into() };
+        table.add_row(vec![
+            (index + 1).to_string(),
+            row.plan.label.clone(),
+            row.plan.command_line(),
+            count(row.accepted),
+            count(row.rejected),
+            count(row.errors),
+            or_dash(row.latency_all, |l| format_micros(l.p50_us as f64)),
+            or_dash(row.latency_all, |l| format_micros(l.p99_us as f64)),
+            or_dash(row.server_jobs_per_sec, |j| format!("{j:.1}")),
+            or_dash(row.model_jobs_per_sec, |j| format!("{j:.1}")),
+            or_dash(row.efficiency_percent, |e| format!("{e:.0}%")),
+            or_dash(row.lost, |l| l.to_string()),
+            row.status.clone(),
+        ]);
+    }
+    for index in [0, 3, 4, 5, 6, 7, 8, 9, 10, 11] {
+        if let Some(column) = table.column_mut(index) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table
+}
+
+/// Notes under the table, each once with the rows it concerns: "(rows 1, 2, 3) …".
+pub fn notes(rows: &[RowResult]) -> Vec<String> {
+    let mut grouped: Vec<(String, Vec<usize>)> = Vec::new();
+    for (index, row) in rows.iter().enumerate() {
+        for note in &row.notes {
+            match grouped.iter_mut().find(|(text, _)| text == note) {
+                Some((_, members)) => members.push(index + 1),
+                None => grouped.push((note.clone(), vec![index + 1])),
+            }
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(text, members)| {
+            let which = members
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let noun = if members.len() == 1 { "row" } else { "rows" };
+            format!("({noun} {which}) {text}")
+        })
+        .collect()
+}
+
+const LEGEND: &str = "p50/p99 over all requests of the row; server jobs/s = processed / (first request → last job done); efficiency = server jobs/s against the model bound (meaningful when the row was saturated, i.e. had rejections); lost = accepted but never applied (- where the stage has no /stats).";
+
+fn load_line(report: &CompareReport) -> String {
+    format!(
+        "load: seed {}, {} users, request timeout 5 s, keep-alive{}; binaries in {}; machine: {}",
+        report.seed,
+        report.users,
+        if report.quick { "; --quick" } else { "" },
+        report.bin_dir.display(),
+        report.machine
+    )
+}
+
+fn summary_line(report: &CompareReport) -> String {
+    let failed = report.rows.iter().filter(|r| !r.ok).count();
+    format!(
+        "{} rows in {:.1} s: {}",
+        report.rows.len(),
+        report.wall_secs,
+        if failed == 0 {
+            "all ok".to_string()
+        } else {
+            format!("{failed} FAILED (see status)")
+        }
+    )
+}
+
+/// What `compare` prints on stdout.
+pub fn render_text(report: &CompareReport, terminal: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "stress-client compare: {}", load_line(report));
+    let _ = writeln!(out, "{}", comparison_table(&report.rows, terminal));
+    let _ = writeln!(out, "{LEGEND}");
+    for note in notes(&report.rows) {
+        let _ = writeln!(out, "note {note}");
+    }
+    let _ = writeln!(out, "{}", summary_line(report));
+    out
+}
+
+/// The `--markdown` file: pastes into the book as it is.
+pub fn render_markdown(report: &CompareReport, invocation: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# stress-client compare\n");
+    let _ = writeln!(out, "```text\n{invocation}\n```\n");
+    let _ = writeln!(out, "{}\n", load_line(report));
+    let _ = writeln!(out, "{}\n", comparison_table(&report.rows, false));
+    let _ = writeln!(out, "{LEGEND}\n");
+    for note in notes(&report.rows) {
+        let _ = writeln!(out, "- {note}");
+    }
+    let _ = writeln!(out, "\n{}", summary_line(report));
+    out
+}
+
+#[derive(Serialize)]
+pub struct JsonCompareDocument<'a> {
+    pub schema_version: u32,
+    pub command: &'static str,
+    pub invocation: &'a str,
+    pub ok: bool,
+    #[serde(flatten)]
+    pub report: &'a CompareReport,
+}
+
+pub fn json_document<'a>(
+    report: &'a CompareReport,
+    invocation: &'a str,
+) -> JsonCompareDocument<'a> {
+    JsonCompareDocument {
+        schema_version: SCHEMA_VERSION,
+        command: "compare",
+        invocation,
+        ok: report.ok(),
+        report,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::compare::{plan, CompareOptions, RowLatency, RowResult};
+    use std::path::PathBuf;
+
+    /// Rows as a real run would produce them: stage 1 skipped check, stage 7 saturated,
+    /// stage 5 failed to start.
+    pub(crate) fn canned_report() -> CompareReport {
+        let plans = plan(&CompareOptions {
+            stages: Some(vec![1, 7, 5]),
+            ..CompareOptions::default()
+        });
+        let mut rows: Vec<RowResult> = plans
+            .into_iter()
+            .map(|p| RowResult::failed(p, PathBuf::from("/t/release/x"), String::new(), 1.0))
+            .collect();
+        let stage1 = &mut rows[0];
+        stage1.started = true;
+        stage1.ok = true;
+        stage1.status = "ok".into();
+        stage1.accepted = 5000;
+        stage1.latency_all = Some(RowLatency {
+            n: 5000,
+            p50_us: 2500,
+            p90_us: 4000,
+            p99_us: 9000,
+            max_us: 12000,
+        });
+        stage1
+            .notes
+            .push("server check skipped: GET /stats answered 200 but not with stats JSON".into());
+        let stage7 = &mut rows[1];
+        stage7.started = true;
+        stage7.ok = true;
+        stage7.status = "ok".into();
+        stage7.accepted = 117;
+        stage7.rejected = 4883;
+        stage7.latency_all = Some(RowLatency {
+            n: 5000,
+            p50_us: 3380,
+            p90_us: 10970,
+            p99_us: 22340,
+            max_us: 25180,
+        });
+        stage7.latency_accepted = stage7.latency_all;
+        stage7.server_jobs_per_sec = Some(91.1);
+        stage7.model_jobs_per_sec = Some(100.0);
+        stage7.efficiency_percent = Some(91.1);
+        stage7.lost = Some(0);
+        rows[2].status = "failed to start: no binary at /t/release/stage5-backpressure".into();
+        CompareReport {
+            quick: false,
+            users: 100,
+            seed: 42,
+            sweep: None,
+            bin_dir: PathBuf::from("/t/release"),
+            machine: "2 cores, linux x86_64".into(),
+            rows,
+            wall_secs: 12.5,
+        }
+    }
+
+    #[test]
+    fn markdown_table_has_a_row_per_stage_and_every_column() {
+        let report = canned_report();
+        let markdown = render_markdown(&report, "stress-client compare --stages 1,7,5");
+        let table_lines: Vec<&str> = markdown.lines().filter(|l| l.starts_with('|')).collect();
+        // Header, separator, three rows.
+        assert_eq!(table_lines.len(), 5, "{markdown}");
+        for column in COLUMNS {
+            assert!(table_lines[0].contains(column), "{column} missing");
+        }
+        let stage7 = table_lines[3];
+        for cell in [
+            "7 contention",
+            "117",
+            "4883",
+            "3.38ms",
+            "22.34ms",
+            "91.1",
+            "100.0",
+            "91%",
+        ] {
+            assert!(stage7.contains(cell), "{cell} not in {stage7}");
+        }
+        assert!(table_lines[4].contains("failed to start"));
+        assert!(
+            table_lines[4].contains(" - |"),
+            "a row that never ran shows dashes"
+        );
+        assert!(markdown.contains("1 FAILED"));
+        assert!(markdown.contains("(row 1) server check skipped"));
+    }
+
+    #[test]
+    fn terminal_table_is_box_drawn() {
+        let text = render_text(&canned_report(), true);
+        assert!(text.contains('│'));
+        assert!(text.contains("stage7-contention --addr 127.0.0.1:0"));
+    }
+
+    #[test]
+    fn notes_are_grouped_by_text() {
+        let mut report = canned_report();
+        for row in &mut report.rows {
+            row.notes = vec!["same".into()];
+        }
+        report.rows[2].notes.push("only three".into());
+        assert_eq!(
+            notes(&report.rows),
+            ["(rows 1, 2, 3) same", "(row 3) only three"]
+        );
+    }
+
+    #[test]
+    fn json_document_has_schema_version_and_rows() {
+        let report = canned_report();
+        let document = json_document(&report, "compare");
+        let value = serde_json::to_value(&document).expect("serializable");
+        assert_eq!(value["schema_version"], SCHEMA_VERSION);
+        assert_eq!(value["command"], "compare");
+        assert_eq!(value["ok"], false);
+        let rows = value["rows"].as_array().expect("rows array");
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[1]["accepted"], 117);
+        assert_eq!(rows[1]["plan"]["package"], "stage7-contention");
+        assert_eq!(rows[1]["model_jobs_per_sec"], 100.0);
+    }
+}
