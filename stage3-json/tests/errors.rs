@@ -5,23 +5,11 @@ mod support;
 
 use std::time::Duration;
 
-use support::{post, start, Client, VALID};
+use support::{assert_error, post, start, Client, VALID};
 
 async fn answer_to(bytes: &[u8]) -> support::Answer {
     let addr = start(stage3_json::Config::default()).await;
     Client::connect(addr).await.roundtrip(bytes).await
-}
-
-fn assert_error(answer: &support::Answer, status: u16, reason: &str) {
-    assert_eq!(answer.status, status, "{answer:?}");
-    assert_eq!(answer.body["status"], "error", "{answer:?}");
-    assert_eq!(answer.reason(), reason, "{answer:?}");
-    assert!(
-        answer.body["detail"]
-            .as_str()
-            .is_some_and(|d| !d.is_empty()),
-        "{answer:?}"
-    );
 }
 
 #[tokio::test]

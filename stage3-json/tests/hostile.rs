@@ -8,21 +8,9 @@ mod support;
 
 use std::net::SocketAddr;
 
-use support::{post, start, Client, VALID};
+use support::{assert_error, post, start, Client, VALID};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-fn assert_error(answer: &support::Answer, status: u16, reason: &str) {
-    assert_eq!(answer.status, status, "{answer:?}");
-    assert_eq!(answer.body["status"], "error", "{answer:?}");
-    assert_eq!(answer.reason(), reason, "{answer:?}");
-    assert!(
-        answer.body["detail"]
-            .as_str()
-            .is_some_and(|d| !d.is_empty()),
-        "{answer:?}"
-    );
-}
 
 /// Sends `bytes` on a fresh connection and returns the answer.
 async fn answer_on(addr: SocketAddr, bytes: &[u8]) -> support::Answer {

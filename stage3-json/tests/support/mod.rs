@@ -130,6 +130,19 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Asserts an error answer: this status, this `reason`, and a `detail` for people.
+pub fn assert_error(answer: &Answer, status: u16, reason: &str) {
+    assert_eq!(answer.status, status, "{answer:?}");
+    assert_eq!(answer.body["status"], "error", "{answer:?}");
+    assert_eq!(answer.reason(), reason, "{answer:?}");
+    assert!(
+        answer.body["detail"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "{answer:?}"
+    );
+}
+
 /// A well-formed `POST /events` with the given body and extra header lines.
 pub fn post(body: &str, extra_headers: &str) -> Vec<u8> {
     format!(
