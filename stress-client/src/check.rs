@@ -253,6 +253,7 @@ pub async fn check_server(
         Ok(after) => after,
         Err(reason) => return CheckReport::skipped(format!("after the run, {reason}"), run),
     };
+    let first_poll_done = Instant::now();
     let bound = model::bound(&after, options.distinct_users);
     let (auto_wait, too_long) = drain_plan(&after, before, ledger.accepted, bound.as_ref());
     let (wait_limit, drain_note) = match options.drain_timeout {
@@ -361,7 +362,22 @@ pub async fn check_server(
             }
             .to_string(),
         );
-        let processing_end = last_change.or(run.finished);
+        // No change seen while polling: every job was done by the first poll. Without a queue
+        // (stage 4) a job is applied before its answer, so the last answer ends the window.
+        // With one, the last job may finish after the last answer: ending there would
+        // overstate jobs/s, ending at the first poll can only understate it, so that is the
+        // bound reported, and said so.
+        let processing_end = match last_change {
+            Some(change) => Some(change),
+            None if report.processed > 0 && after.capacity.is_some() => {
+                report.notes.push(
+                    "every job was done before the first /stats poll after the run: server jobs/s is a lower bound"
+                        .into(),
+                );
+                Some(first_poll_done)
+            }
+            None => run.finished,
+        };
         if let (Some(start), Some(end)) = (run.started, processing_end) {
             let window = end.saturating_duration_since(start).as_secs_f64();
             if window > 0.0 && report.processed > 0 {

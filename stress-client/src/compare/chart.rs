@@ -20,7 +20,7 @@ use std::path::Path;
 
 const WIDTH: u32 = 1100;
 const ROW_HEIGHT: u32 = 30;
-const CHART_CHROME: u32 = 110;
+const CHART_CHROME: u32 = 140;
 const LABEL_CHARS: usize = 44;
 
 const ACCEPTED: RGBColor = RGBColor(46, 160, 67);
@@ -82,8 +82,14 @@ pub fn write_svg(path: &Path, report: &CompareReport) -> Result<(), String> {
     std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn row_label(index: usize, row: &RowResult) -> String {
-    let mut label = format!("{}. {}", index + 1, row.plan.label);
+/// The row's label without the `(quick: …)` suffix, which the table carries: on a chart it
+/// would push the part that tells rows apart out of the label area.
+fn row_label(row: &RowResult) -> String {
+    let label = &row.plan.label;
+    let mut label = match label.find(" (quick: ") {
+        Some(at) => label[..at].to_string(),
+        None => label.clone(),
+    };
     if label.chars().count() > LABEL_CHARS {
         label = label.chars().take(LABEL_CHARS - 1).collect::<String>() + "…";
     }
@@ -93,8 +99,7 @@ fn row_label(index: usize, row: &RowResult) -> String {
 fn label_area_width(rows: &[RowResult]) -> u32 {
     let longest = rows
         .iter()
-        .enumerate()
-        .map(|(i, row)| row_label(i, row).chars().count())
+        .map(|row| row_label(row).chars().count())
         .max()
         .unwrap_or(10);
     (longest as u32) * 7 + 16
@@ -127,42 +132,66 @@ where
         let (low, high) = band(rows.len(), index);
         let (x, y) = chart.backend_coord(&(x_left.clone(), (low + high) / 2.0));
         let color = if row.ok { &BLACK } else { &ERRORS };
-        root.draw(&Text::new(
-            row_label(index, row),
-            (x - 8, y),
-            style.color(color),
-        ))
-        .map_err(draw_error)?;
+        root.draw(&Text::new(row_label(row), (x - 8, y), style.color(color)))
+            .map_err(draw_error)?;
     }
     Ok(())
 }
 
-fn legend_style<'a, 'b, X: Ranged, Y: Ranged>(
-    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>,
-) -> Result<(), String>
-where
-    'b: 'a,
-{
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.3))
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(draw_error)
+/// What a legend entry looks like: a filled box (bars) or a short vertical stroke (a bound).
+#[derive(Clone, Copy)]
+enum Mark {
+    Box(RGBColor),
+    Stroke(RGBColor),
+}
+
+/// A one-line legend under the x axis, ending at the plot's right edge: inside the plot it
+/// would hide the bars of the last rows.
+fn draw_legend<X: Ranged, Y: Ranged>(
+    root: &Area,
+    chart: &ChartContext<SVGBackend, Cartesian2d<X, Y>>,
+    items: &[(&str, Mark)],
+) -> Result<(), String> {
+    let (x_range, y_range) = chart.plotting_area().get_pixel_range();
+    let y = y_range.end + 36;
+    let widths: Vec<i32> = items
+        .iter()
+        .map(|(name, _)| 22 + 7 * name.chars().count() as i32 + 14)
+        .collect();
+    let mut x = x_range.end - widths.iter().sum::<i32>();
+    let font = ("sans-serif", 13)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for ((name, mark), width) in items.iter().zip(widths) {
+        match *mark {
+            Mark::Box(color) => root.draw(&Rectangle::new(
+                [(x, y - 6), (x + 14, y + 6)],
+                color.filled(),
+            )),
+            Mark::Stroke(color) => root.draw(&PathElement::new(
+                vec![(x + 7, y - 8), (x + 7, y + 8)],
+                color.stroke_width(3),
+            )),
+        }
+        .map_err(draw_error)?;
+        root.draw(&Text::new(name.to_string(), (x + 20, y), font.clone()))
+            .map_err(draw_error)?;
+        x += width;
+    }
+    Ok(())
 }
 
 fn draw_outcomes(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), String> {
     let n = rows.len().max(1);
     let mut chart = ChartBuilder::on(area)
         .caption(
-            "Outcomes: share of each row's requests (counts at the right)",
+            "Outcomes: share of each row's requests (accepted / rejected / errors at the right)",
             ("sans-serif", 18),
         )
         .margin(12)
         .margin_right(150)
-        .x_label_area_size(32)
+        .x_label_area_size(50)
         .y_label_area_size(label_area_width(rows))
         .build_cartesian_2d(0.0..100.0, 0.0..n as f64)
         .map_err(draw_error)?;
@@ -170,11 +199,9 @@ fn draw_outcomes(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), Str
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(0)
-        .x_desc("% of requests")
         .x_label_formatter(&|x| format!("{x:.0}%"))
         .draw()
         .map_err(draw_error)?;
-    let mut legend_drawn = [false; 3];
     for (index, row) in rows.iter().enumerate() {
         let (low, high) = band(n, index);
         let (y0, y1) = (low + 0.18, high - 0.18);
@@ -193,27 +220,18 @@ fn draw_outcomes(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), Str
             continue;
         }
         let mut x = 0.0;
-        for (slot, (count, color, name)) in [
-            (row.accepted, ACCEPTED, "accepted"),
-            (row.rejected, REJECTED, "rejected"),
-            (row.errors, ERRORS, "errors"),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (count, color) in [
+            (row.accepted, ACCEPTED),
+            (row.rejected, REJECTED),
+            (row.errors, ERRORS),
+        ] {
             let width = 100.0 * count as f64 / total;
-            let series = chart
+            chart
                 .draw_series(std::iter::once(Rectangle::new(
                     [(x, y0), (x + width, y1)],
                     color.filled(),
                 )))
                 .map_err(draw_error)?;
-            if !legend_drawn[slot] {
-                legend_drawn[slot] = true;
-                series.label(name).legend(move |(lx, ly)| {
-                    Rectangle::new([(lx, ly - 5), (lx + 12, ly + 5)], color.filled())
-                });
-            }
             x += width;
         }
         let (px, py) = chart.backend_coord(&(100.0, (low + high) / 2.0));
@@ -228,7 +246,15 @@ fn draw_outcomes(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), Str
         .map_err(draw_error)?;
     }
     draw_row_labels(root, &chart, rows, 0.0)?;
-    legend_style(&mut chart)
+    draw_legend(
+        root,
+        &chart,
+        &[
+            ("accepted", Mark::Box(ACCEPTED)),
+            ("rejected (503)", Mark::Box(REJECTED)),
+            ("errors (timeouts, resets, other)", Mark::Box(ERRORS)),
+        ],
+    )
 }
 
 fn draw_latency(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), String> {
@@ -244,7 +270,7 @@ fn draw_latency(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), Stri
     let (low, high) = if values.is_empty() {
         (10.0, 1e6)
     } else {
-        (low / 2.0, high * 2.0)
+        decades(low, high)
     };
     let mut chart = ChartBuilder::on(area)
         .caption(
@@ -253,7 +279,7 @@ fn draw_latency(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), Stri
         )
         .margin(12)
         .margin_right(150)
-        .x_label_area_size(32)
+        .x_label_area_size(50)
         .y_label_area_size(label_area_width(rows))
         .build_cartesian_2d((low..high).log_scale(), 0.0..n as f64)
         .map_err(draw_error)?;
@@ -261,20 +287,18 @@ fn draw_latency(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), Stri
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(0)
-        .x_desc("latency")
         .x_label_formatter(&|us| format_micros(*us))
         .draw()
         .map_err(draw_error)?;
-    let mut legend_drawn = false;
     for (index, row) in rows.iter().enumerate() {
         let Some(latency) = row.latency_all else {
             continue;
         };
         let (band_low, _) = band(n, index);
-        for (slot, (value, color, name)) in [
-            (latency.p99_us, P99, "p99"),
-            (latency.p90_us, P90, "p90"),
-            (latency.p50_us, P50, "p50"),
+        for (slot, (value, color)) in [
+            (latency.p99_us, P99),
+            (latency.p90_us, P90),
+            (latency.p50_us, P50),
         ]
         .into_iter()
         .enumerate()
@@ -282,19 +306,13 @@ fn draw_latency(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), Stri
             // Thin bars stacked inside the row's band: p99 on top, p50 at the bottom.
             let y1 = band_low + 0.85 - slot as f64 * 0.24;
             let y0 = y1 - 0.22;
-            let series = chart
+            chart
                 .draw_series(std::iter::once(Rectangle::new(
                     [(low, y0), (value.max(1) as f64, y1)],
                     color.filled(),
                 )))
                 .map_err(draw_error)?;
-            if !legend_drawn {
-                series.label(name).legend(move |(lx, ly)| {
-                    Rectangle::new([(lx, ly - 5), (lx + 12, ly + 5)], color.filled())
-                });
-            }
         }
-        legend_drawn = true;
         let (px, py) = chart.backend_coord(&(high, band_low + 0.5));
         root.draw(&Text::new(
             format!("p99 {}", format_micros(latency.p99_us as f64)),
@@ -307,7 +325,15 @@ fn draw_latency(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), Stri
         .map_err(draw_error)?;
     }
     draw_row_labels(root, &chart, rows, low)?;
-    legend_style(&mut chart)
+    draw_legend(
+        root,
+        &chart,
+        &[
+            ("p50", Mark::Box(P50)),
+            ("p90", Mark::Box(P90)),
+            ("p99", Mark::Box(P99)),
+        ],
+    )
 }
 
 fn draw_throughput_bars(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), String> {
@@ -323,16 +349,16 @@ fn draw_throughput_bars(root: &Area, area: &Area, rows: &[RowResult]) -> Result<
     let (low, high) = if values.is_empty() {
         (0.1, 1000.0)
     } else {
-        (low / 2.0, high * 2.0)
+        decades(low, high)
     };
     let mut chart = ChartBuilder::on(area)
         .caption(
-            "Throughput: measured server jobs/s against the model bound (log scale)",
+            "Throughput: measured server jobs/s against the model bound (jobs/s, log scale)",
             ("sans-serif", 18),
         )
         .margin(12)
         .margin_right(150)
-        .x_label_area_size(32)
+        .x_label_area_size(50)
         .y_label_area_size(label_area_width(rows))
         .build_cartesian_2d((low..high).log_scale(), 0.0..n as f64)
         .map_err(draw_error)?;
@@ -340,44 +366,26 @@ fn draw_throughput_bars(root: &Area, area: &Area, rows: &[RowResult]) -> Result<
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(0)
-        .x_desc("jobs/s")
         .x_label_formatter(&|v| format_rate(*v))
         .draw()
         .map_err(draw_error)?;
-    let mut measured_legend = false;
-    let mut model_legend = false;
     for (index, row) in rows.iter().enumerate() {
         let (band_low, band_high) = band(n, index);
         if let Some(measured) = row.server_jobs_per_sec.filter(|v| *v > 0.0) {
-            let series = chart
+            chart
                 .draw_series(std::iter::once(Rectangle::new(
                     [(low, band_low + 0.25), (measured, band_high - 0.25)],
                     SERIES[0].filled(),
                 )))
                 .map_err(draw_error)?;
-            if !measured_legend {
-                measured_legend = true;
-                series.label("measured").legend(|(lx, ly)| {
-                    Rectangle::new([(lx, ly - 5), (lx + 12, ly + 5)], SERIES[0].filled())
-                });
-            }
         }
         if let Some(model) = row.model_jobs_per_sec.filter(|v| *v > 0.0) {
-            let series = chart
+            chart
                 .draw_series(std::iter::once(PathElement::new(
                     vec![(model, band_low + 0.1), (model, band_high - 0.1)],
                     MODEL.stroke_width(3),
                 )))
                 .map_err(draw_error)?;
-            if !model_legend {
-                model_legend = true;
-                series.label("model bound").legend(|(lx, ly)| {
-                    PathElement::new(
-                        vec![(lx + 6, ly - 6), (lx + 6, ly + 6)],
-                        MODEL.stroke_width(3),
-                    )
-                });
-            }
         }
         let text = match (row.server_jobs_per_sec, row.model_jobs_per_sec) {
             (Some(measured), Some(model)) => {
@@ -398,7 +406,26 @@ fn draw_throughput_bars(root: &Area, area: &Area, rows: &[RowResult]) -> Result<
         .map_err(draw_error)?;
     }
     draw_row_labels(root, &chart, rows, low)?;
-    legend_style(&mut chart)
+    draw_legend(
+        root,
+        &chart,
+        &[
+            ("measured server jobs/s", Mark::Box(SERIES[0])),
+            ("model bound", Mark::Stroke(MODEL)),
+        ],
+    )
+}
+
+/// Whole decades around the values: a log axis then has its ticks at 1, 10, 100, … and a
+/// narrow range cannot crowd it with overlapping labels.
+fn decades(low: f64, high: f64) -> (f64, f64) {
+    let low = 10f64.powf(low.max(1e-3).log10().floor());
+    let high = 10f64.powf(high.max(low).log10().ceil());
+    if high <= low {
+        (low, low * 10.0)
+    } else {
+        (low, high)
+    }
 }
 
 fn format_rate(jobs_per_sec: f64) -> String {
@@ -477,7 +504,7 @@ fn draw_sweep(area: &Area, report: &CompareReport, lines: &[SweepLine]) -> Resul
     }
     let mut chart = ChartBuilder::on(area)
         .caption(
-            format!("Throughput against {knob}: measured (solid) and model (dashed), log scales"),
+            format!("Throughput against {knob}: measured (solid) and model (dashed), log-log"),
             ("sans-serif", 18),
         )
         .margin(12)
@@ -485,7 +512,7 @@ fn draw_sweep(area: &Area, report: &CompareReport, lines: &[SweepLine]) -> Resul
         .x_label_area_size(40)
         .y_label_area_size(70)
         .build_cartesian_2d(
-            (x_low / 1.3..x_high * 1.3).log_scale(),
+            (x_low.log2() - 0.3)..(x_high.log2() + 0.3),
             (y_low / 2.0..y_high * 2.0).log_scale(),
         )
         .map_err(draw_error)?;
@@ -493,7 +520,8 @@ fn draw_sweep(area: &Area, report: &CompareReport, lines: &[SweepLine]) -> Resul
         .configure_mesh()
         .x_desc(knob.as_str())
         .y_desc("server jobs/s")
-        .x_label_formatter(&|v| format!("{v:.0}"))
+        .x_labels(((x_high.log2() - x_low.log2()).ceil() as usize + 2).max(2))
+        .x_label_formatter(&|v| format!("{}", 2f64.powf(*v).round()))
         .y_label_formatter(&|v| format_rate(*v))
         .draw()
         .map_err(draw_error)?;
@@ -501,7 +529,7 @@ fn draw_sweep(area: &Area, report: &CompareReport, lines: &[SweepLine]) -> Resul
         let color = SERIES[index % SERIES.len()];
         chart
             .draw_series(LineSeries::new(
-                line.measured.iter().copied(),
+                line.measured.iter().map(|&(x, y)| (x.log2(), y)),
                 color.stroke_width(2),
             ))
             .map_err(draw_error)?
@@ -513,12 +541,12 @@ fn draw_sweep(area: &Area, report: &CompareReport, lines: &[SweepLine]) -> Resul
             .draw_series(
                 line.measured
                     .iter()
-                    .map(|&point| Circle::new(point, 4, color.filled())),
+                    .map(|&(x, y)| Circle::new((x.log2(), y), 4, color.filled())),
             )
             .map_err(draw_error)?;
         chart
             .draw_series(DashedLineSeries::new(
-                line.model.iter().copied(),
+                line.model.iter().map(|&(x, y)| (x.log2(), y)),
                 6,
                 4,
                 color.mix(0.7).stroke_width(2),
