@@ -1,0 +1,183 @@
+//! Every `cargo run -p NAME`, `cargo run --release -p NAME`, `cargo test -p NAME`,
+//! `cargo bench -p NAME` (and `cargo build`) in the root README, each crate's README and the
+//! book under docs/ names a real workspace package, so no reader copies a command that
+//! cannot work. Run with `cargo test -p stress-client --test docs_packages`.
+
+use std::path::{Path, PathBuf};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("stress-client lives inside the workspace")
+        .to_path_buf()
+}
+
+/// The `members = [ ... ]` list of the root Cargo.toml. Package name = folder name in this
+/// workspace (spec section 2), so the member paths are the package names.
+fn workspace_members(root: &Path) -> Vec<String> {
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("root Cargo.toml");
+    let start = manifest
+        .find("members")
+        .expect("the root Cargo.toml lists its members");
+    let list = &manifest[start..];
+    let open = list.find('[').expect("members = [");
+    let close = list.find(']').expect("members list closes");
+    list[open + 1..close]
+        .split(',')
+        .map(|item| item.trim().trim_matches('"').to_string())
+        .filter(|item| !item.is_empty())
+        .map(|path| path.rsplit('/').next().unwrap_or(&path).to_string())
+        .collect()
+}
+
+fn markdown_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = vec![root.join("README.md")];
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(root)
+        .expect("workspace root is readable")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .collect();
+    entries.sort();
+    for dir in entries {
+        let readme = dir.join("README.md");
+        if readme.is_file() {
+            files.push(readme);
+        }
+    }
+    collect_markdown(&root.join("docs"), &mut files);
+    files
+}
+
+fn collect_markdown(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .collect();
+    paths.sort();
+    for path in paths {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        // The book's build output holds copies of the sources; checking them twice helps nobody.
+        if path.is_dir() && name != "book" && !name.starts_with('.') {
+            collect_markdown(&path, files);
+        } else if path.extension().is_some_and(|ext| ext == "md") {
+            files.push(path);
+        }
+    }
+}
+
+/// Words that end a shell command inside a line of prose or a code block.
+fn ends_command(word: &str) -> bool {
+    matches!(word, "--" | "&&" | "||" | "|" | ";" | "&" | "#") || word.starts_with('#')
+}
+
+/// `(line number, package)` for every `-p NAME` / `--package NAME` of a cargo run, test,
+/// bench or build command in `text`.
+fn packages_named(text: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let mut position = 0;
+        while position + 1 < words.len() {
+            let is_cargo = words[position].trim_start_matches(['`', '$', '(']) == "cargo";
+            let subcommand = words[position + 1].trim_end_matches(['`', ',', ')']);
+            if !(is_cargo && matches!(subcommand, "run" | "test" | "bench" | "build")) {
+                position += 1;
+                continue;
+            }
+            let mut cursor = position + 2;
+            while cursor < words.len() && !ends_command(words[cursor]) {
+                let word = words[cursor];
+                let (value, last_word) = match word {
+                    "-p" | "--package" => {
+                        cursor += 1;
+                        (words.get(cursor).copied(), words.get(cursor).copied())
+                    }
+                    _ => (
+                        word.strip_prefix("--package=")
+                            .or_else(|| word.strip_prefix("-p").filter(|rest| !rest.is_empty())),
+                        Some(word),
+                    ),
+                };
+                if let Some(value) = value {
+                    let name = value
+                        .trim_matches(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'));
+                    found.push((index + 1, name.to_string()));
+                }
+                cursor += 1;
+                // A closing backtick ends inline code, and with it the command.
+                if last_word.is_some_and(|w| w.contains('`')) {
+                    break;
+                }
+            }
+            position = cursor;
+        }
+    }
+    found
+}
+
+#[test]
+fn every_documented_package_exists() {
+    let root = workspace_root();
+    let members = workspace_members(&root);
+    assert!(
+        members.iter().any(|m| m == "stress-client"),
+        "members parsed: {members:?}"
+    );
+    let mut checked = 0;
+    let mut unknown = Vec::new();
+    for file in markdown_files(&root) {
+        let text = std::fs::read_to_string(&file).expect("markdown is UTF-8");
+        for (line, package) in packages_named(&text) {
+            checked += 1;
+            if !members.contains(&package) {
+                unknown.push(format!(
+                    "{}:{line}: `{package}` is not a workspace package (members: {})",
+                    file.strip_prefix(&root).unwrap_or(&file).display(),
+                    members.join(", ")
+                ));
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "commands in the docs name packages that do not exist:\n{}",
+        unknown.join("\n")
+    );
+    // The root README alone has several; finding none means the scanner broke.
+    assert!(checked >= 3, "only {checked} package names found");
+}
+
+#[test]
+fn root_quick_start_runs_compare_and_every_test() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
+    assert!(readme.contains("cargo run --release -p stress-client -- compare"));
+    // CI greps for this exact command.
+    assert!(readme.contains("cargo test --workspace"));
+}
+
+#[test]
+fn scanner_finds_each_command_form() {
+    let text = "\
+cargo run -p stage3-json
+`cargo run --release -p stress-client -- compare --stages 7,8`
+$ cargo test -p stage8-sharding --test overload
+cargo bench --package=stage8-sharding && cargo build -pstage1-blocking
+cargo test --workspace
+run `cargo run -p stage7-contention`, then read the output of stress-client -p 5";
+    let names: Vec<String> = packages_named(text).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "stage3-json",
+            "stress-client",
+            "stage8-sharding",
+            "stage8-sharding",
+            "stage1-blocking",
+            "stage7-contention"
+        ]
+    );
+}
