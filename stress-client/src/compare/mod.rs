@@ -532,7 +532,7 @@ pub async fn run_compare(options: &CompareOptions) -> Result<CompareReport, Stri
     let (bin_dir, build_errors) = match &options.bin_dir {
         Some(dir) => (dir.clone(), Vec::new()),
         None => {
-            let dir = process::release_dir()?;
+            let dir = process::binary_dir(process::Profile::Release)?;
             if options.progress {
                 eprintln!("building {} in release mode…", packages.join(", "));
             }
@@ -541,7 +541,7 @@ pub async fn run_compare(options: &CompareOptions) -> Result<CompareReport, Stri
                 let show = options.progress;
                 move || {
                     let names: Vec<&str> = packages.iter().map(String::as_str).collect();
-                    process::build_release(&names, show)
+                    process::build(&names, process::Profile::Release, show)
                 }
             })
             .await

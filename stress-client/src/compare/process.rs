@@ -34,8 +34,25 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// Where `cargo build --release` puts the binaries: `<target_directory>/release`.
-pub fn release_dir() -> Result<PathBuf, String> {
+/// Which cargo profile to build and run: compare measures release builds; its own test
+/// uses the dev profile, which builds in seconds instead of a minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Release,
+    Dev,
+}
+
+impl Profile {
+    fn directory(self) -> &'static str {
+        match self {
+            Profile::Release => "release",
+            Profile::Dev => "debug",
+        }
+    }
+}
+
+/// Where cargo puts the binaries of `profile`: `<target_directory>/release` or `/debug`.
+pub fn binary_dir(profile: Profile) -> Result<PathBuf, String> {
     let output = cargo()
         .args([
             "metadata",
@@ -60,30 +77,43 @@ pub fn release_dir() -> Result<PathBuf, String> {
         .get("target_directory")
         .and_then(serde_json::Value::as_str)
         .ok_or("cargo metadata gave no target_directory")?;
-    Ok(Path::new(target).join("release"))
+    Ok(Path::new(target).join(profile.directory()))
 }
 
-/// Builds the packages in release mode, all in one cargo run. When that fails (another
-/// person's half-edited stage, say) each is built alone, so the others still get their rows;
-/// the result maps each package to its build error, if any.
-pub fn build_release(packages: &[&str], show_cargo_output: bool) -> Vec<(String, Option<String>)> {
+/// Builds the packages, all in one cargo run. When that fails (another person's half-edited
+/// stage, say) each is built alone, so the others still get their rows; the result maps
+/// each package to its build error, if any.
+pub fn build(
+    packages: &[&str],
+    profile: Profile,
+    show_cargo_output: bool,
+) -> Vec<(String, Option<String>)> {
     if packages.is_empty() {
         return Vec::new();
     }
-    if build(packages, show_cargo_output).is_ok() {
+    if build_together(packages, profile, show_cargo_output).is_ok() {
         return packages.iter().map(|p| (p.to_string(), None)).collect();
     }
     packages
         .iter()
-        .map(|package| (package.to_string(), build(&[package], false).err()))
+        .map(|package| {
+            let error = build_together(&[package], profile, false).err();
+            (package.to_string(), error)
+        })
         .collect()
 }
 
-fn build(packages: &[&str], show_cargo_output: bool) -> Result<(), String> {
+fn build_together(
+    packages: &[&str],
+    profile: Profile,
+    show_cargo_output: bool,
+) -> Result<(), String> {
     let mut command = cargo();
-    command
-        .args(["build", "--release", "--manifest-path"])
-        .arg(workspace_manifest());
+    command.arg("build");
+    if profile == Profile::Release {
+        command.arg("--release");
+    }
+    command.arg("--manifest-path").arg(workspace_manifest());
     for package in packages {
         command.args(["-p", package]);
     }
@@ -105,7 +135,12 @@ fn build(packages: &[&str], show_cargo_output: bool) -> Result<(), String> {
         .find(|line| line.starts_with("error"))
         .unwrap_or("cargo build failed");
     Err(format!(
-        "{first_error} (see `cargo build --release -p {}`)",
+        "{first_error} (see `cargo build{} -p {}`)",
+        if profile == Profile::Release {
+            " --release"
+        } else {
+            ""
+        },
         packages.join(" -p ")
     ))
 }
@@ -137,7 +172,7 @@ impl StageProcess {
     pub async fn start(binary: &Path, args: &[String]) -> Result<Self, String> {
         if !binary.is_file() {
             return Err(format!(
-                "no binary at {} (build it with cargo build --release, or check --bin-dir)",
+                "failed to start: no binary at {} (build it with cargo build --release, or check --bin-dir)",
                 binary.display()
             ));
         }
@@ -203,12 +238,20 @@ impl StageProcess {
         }
     }
 
+    /// The stage's last error line on stderr, or its last line: clap ends a usage error
+    /// with "For more information, try '--help'", which says nothing about the cause.
     pub fn last_stderr_line(&self) -> Option<String> {
         let tail = self.stderr_tail.lock().ok()?;
-        tail.iter()
-            .rev()
-            .find(|line| !line.trim().is_empty())
-            .cloned()
+        let lines = || {
+            tail.iter()
+                .rev()
+                .map(|line| line.trim())
+                .filter(|line| !line.is_empty())
+        };
+        lines()
+            .find(|line| line.to_ascii_lowercase().contains("error"))
+            .or_else(|| lines().next())
+            .map(str::to_string)
     }
 
     /// `Some(status)` when the stage has already exited (it died during the run).
