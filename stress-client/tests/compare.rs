@@ -82,6 +82,7 @@ async fn stage8_row_runs_checks_and_stops_cleanly() {
         machine: compare::machine_description(),
         rows: vec![row, bad],
         wall_secs: 1.0,
+        build_secs: 0.0,
     };
     let markdown = render::render_markdown(&report, "test");
     assert!(markdown.contains("| 8 sharding"), "{markdown}");

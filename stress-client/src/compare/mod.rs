@@ -523,7 +523,10 @@ pub struct CompareReport {
     pub bin_dir: PathBuf,
     pub machine: String,
     pub rows: Vec<RowResult>,
+    /// The whole comparison, build included.
     pub wall_secs: f64,
+    /// The `cargo build` part of it (0 with `--bin-dir`).
+    pub build_secs: f64,
 }
 
 impl CompareReport {
@@ -555,6 +558,7 @@ pub async fn run_compare(options: &CompareOptions) -> Result<CompareReport, Stri
     packages.sort_unstable();
     packages.dedup();
 
+    let build_started = tokio::time::Instant::now();
     let (bin_dir, build_errors) = match &options.bin_dir {
         Some(dir) => (dir.clone(), Vec::new()),
         None => {
@@ -580,6 +584,7 @@ pub async fn run_compare(options: &CompareOptions) -> Result<CompareReport, Stri
         }
     };
 
+    let build_secs = build_started.elapsed().as_secs_f64();
     let total = plans.len();
     let mut rows = Vec::with_capacity(total);
     for (index, plan) in plans.into_iter().enumerate() {
@@ -621,6 +626,7 @@ pub async fn run_compare(options: &CompareOptions) -> Result<CompareReport, Stri
         machine: machine_description(),
         rows,
         wall_secs: started.elapsed().as_secs_f64(),
+        build_secs,
     })
 }
 

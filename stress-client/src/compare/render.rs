@@ -100,9 +100,10 @@ fn load_line(report: &CompareReport) -> String {
 fn summary_line(report: &CompareReport) -> String {
     let failed = report.rows.iter().filter(|r| !r.ok).count();
     format!(
-        "{} rows in {:.1} s: {}",
+        "{} rows in {:.1} s ({:.1} s of it building): {}",
         report.rows.len(),
         report.wall_secs,
+        report.build_secs,
         if failed == 0 {
             "all ok".to_string()
         } else {
@@ -222,6 +223,7 @@ pub(crate) mod tests {
             machine: "2 cores, linux x86_64".into(),
             rows,
             wall_secs: 12.5,
+            build_secs: 0.0,
         }
     }
 
