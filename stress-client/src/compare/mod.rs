@@ -557,7 +557,6 @@ pub async fn run_compare(options: &CompareOptions) -> Result<CompareReport, Stri
         return Err("nothing to compare: pass --stages, --variant or --sweep".into());
     }
     let mut packages: Vec<&str> = plans.iter().map(|p| p.package.as_str()).collect();
-    packages.dedup();
     packages.sort_unstable();
     packages.dedup();
 
