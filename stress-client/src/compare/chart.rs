@@ -13,6 +13,7 @@
 
 use super::{CompareReport, RowResult};
 use crate::latency::format_micros;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -265,31 +266,14 @@ fn draw_latency(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), Stri
         .flat_map(|l| [l.p50_us, l.p90_us, l.p99_us])
         .map(|v| v.max(1) as f64)
         .collect();
-    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let high = values.iter().copied().fold(0.0, f64::max);
-    let (low, high) = if values.is_empty() {
-        (10.0, 1e6)
-    } else {
-        decades(low, high)
-    };
-    let mut chart = ChartBuilder::on(area)
-        .caption(
-            "Latency of all requests: p50, p90, p99 (log scale)",
-            ("sans-serif", 18),
-        )
-        .margin(12)
-        .margin_right(150)
-        .x_label_area_size(50)
-        .y_label_area_size(label_area_width(rows))
-        .build_cartesian_2d((low..high).log_scale(), 0.0..n as f64)
-        .map_err(draw_error)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(0)
-        .x_label_formatter(&|us| format_micros(*us))
-        .draw()
-        .map_err(draw_error)?;
+    let (low, high) = log_range(&values, (10.0, 1e6));
+    let mut chart = log_bar_chart(
+        area,
+        "Latency of all requests: p50, p90, p99 (log scale)",
+        rows,
+        (low, high),
+        &|us| format_micros(*us),
+    )?;
     for (index, row) in rows.iter().enumerate() {
         let Some(latency) = row.latency_all else {
             continue;
@@ -344,31 +328,14 @@ fn draw_throughput_bars(root: &Area, area: &Area, rows: &[RowResult]) -> Result<
         .flatten()
         .filter(|v| *v > 0.0)
         .collect();
-    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let high = values.iter().copied().fold(0.0, f64::max);
-    let (low, high) = if values.is_empty() {
-        (0.1, 1000.0)
-    } else {
-        decades(low, high)
-    };
-    let mut chart = ChartBuilder::on(area)
-        .caption(
-            "Throughput: measured server jobs/s against the model bound (jobs/s, log scale)",
-            ("sans-serif", 18),
-        )
-        .margin(12)
-        .margin_right(150)
-        .x_label_area_size(50)
-        .y_label_area_size(label_area_width(rows))
-        .build_cartesian_2d((low..high).log_scale(), 0.0..n as f64)
-        .map_err(draw_error)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(0)
-        .x_label_formatter(&|v| format_rate(*v))
-        .draw()
-        .map_err(draw_error)?;
+    let (low, high) = log_range(&values, (0.1, 1000.0));
+    let mut chart = log_bar_chart(
+        area,
+        "Throughput: measured server jobs/s against the model bound (jobs/s, log scale)",
+        rows,
+        (low, high),
+        &|v| format_rate(*v),
+    )?;
     for (index, row) in rows.iter().enumerate() {
         let (band_low, band_high) = band(n, index);
         if let Some(measured) = row.server_jobs_per_sec.filter(|v| *v > 0.0) {
@@ -418,6 +385,45 @@ fn draw_throughput_bars(root: &Area, area: &Area, rows: &[RowResult]) -> Result<
 
 /// Whole decades around the values: a log axis then has its ticks at 1, 10, 100, … and a
 /// narrow range cannot crowd it with overlapping labels.
+/// Whole decades around `values` for a log axis, or `fallback` when there are none.
+fn log_range(values: &[f64], fallback: (f64, f64)) -> (f64, f64) {
+    if values.is_empty() {
+        return fallback;
+    }
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(0.0, f64::max);
+    decades(low, high)
+}
+
+type LogBars<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<LogCoord<f64>, RangedCoordf64>>;
+
+/// A chart with one horizontal band per row over a log-scale x axis, mesh drawn; the
+/// latency and throughput charts share this frame so their rows line up.
+fn log_bar_chart<'a, 'b>(
+    area: &'a Area<'b>,
+    caption: &str,
+    rows: &[RowResult],
+    (low, high): (f64, f64),
+    x_label: &dyn Fn(&f64) -> String,
+) -> Result<LogBars<'a, 'b>, String> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .margin_right(150)
+        .x_label_area_size(50)
+        .y_label_area_size(label_area_width(rows))
+        .build_cartesian_2d((low..high).log_scale(), 0.0..rows.len().max(1) as f64)
+        .map_err(draw_error)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .x_label_formatter(x_label)
+        .draw()
+        .map_err(draw_error)?;
+    Ok(chart)
+}
+
 fn decades(low: f64, high: f64) -> (f64, f64) {
     let low = 10f64.powf(low.max(1e-3).log10().floor());
     let high = 10f64.powf(high.max(low).log10().ceil());
