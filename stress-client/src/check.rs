@@ -5,6 +5,7 @@
 //! that got no answer but may have reached the server are ambiguous: they may legitimately
 //! have been applied, so they widen the accepted range instead of counting as lost.
 
+use crate::http::{ExchangeError, HttpConnection};
 use crate::model::{self, ModelBound};
 use crate::run::{Ledger, RunReport};
 use crate::target::Target;
@@ -62,52 +63,47 @@ impl ServerStats {
     }
 }
 
-/// Reads `/stats` with reqwest: it is off the hot path, so convenience wins here.
+/// Reads `/stats` over the client's own HTTP/1.1 path, one short connection per read.
 #[derive(Debug, Clone)]
 pub struct StatsClient {
-    http: reqwest::Client,
-    url: String,
+    target: Target,
 }
+
+/// A `/stats` read that takes longer than this means the server is stuck, not slow.
+const STATS_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl StatsClient {
     pub fn new(target: &Target) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            // No pooled idle connection: a blocking stage-1 server would freeze on it.
-            .pool_max_idle_per_host(0)
-            .build()
-            .unwrap_or_default();
         Self {
-            http,
-            url: target.stats_url.clone(),
+            target: target.clone(),
         }
     }
 
     /// `Err` carries a sentence explaining why there are no stats (no such endpoint, an echo
     /// stage, a dead server), printed as the reason the check was skipped.
     pub async fn fetch(&self) -> Result<ServerStats, String> {
-        let response = self
-            .http
-            .get(&self.url)
-            .send()
+        let request = self.target.stats_request();
+        let exchange = async {
+            let mut connection = HttpConnection::connect(self.target.addr).await?;
+            let head = connection.exchange(&request).await?;
+            Ok::<_, ExchangeError>((head.status, connection.body().to_vec()))
+        };
+        let (status, body) = tokio::time::timeout(STATS_TIMEOUT, exchange)
             .await
+            .map_err(|_| {
+                format!(
+                    "GET /stats failed: no answer within {} s",
+                    STATS_TIMEOUT.as_secs()
+                )
+            })?
             .map_err(|e| format!("GET /stats failed: {e}"))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| format!("GET /stats: reading the body failed: {e}"))?;
-        if !status.is_success() {
+        if !(200..300).contains(&status) {
             return Err(format!(
-                "GET /stats answered {} (stages 1–3 have no /stats)",
-                status.as_u16()
+                "GET /stats answered {status} (stages 1–3 have no /stats)"
             ));
         }
         serde_json::from_slice(&body).map_err(|_| {
-            format!(
-                "GET /stats answered {} but not with stats JSON (an echo stage?)",
-                status.as_u16()
-            )
+            format!("GET /stats answered {status} but not with stats JSON (an echo stage?)")
         })
     }
 }
