@@ -137,3 +137,22 @@ async fn shutdown_closes_idle_connections_and_returns() {
         .expect("the server task did not panic");
     assert!(TcpStream::connect(addr).await.is_err(), "listener closed");
 }
+
+#[tokio::test]
+async fn the_absolute_form_of_the_target_is_accepted() {
+    let addr = start(stage3_json::Config::default()).await;
+    let mut client = Client::connect(addr).await;
+    let request = format!(
+        "POST http://{addr}/events?via=proxy HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{VALID}",
+        VALID.len()
+    );
+    assert_eq!(client.roundtrip(request.as_bytes()).await.status, 200);
+    // A scheme inside the query string is not mistaken for an absolute target.
+    let query = format!(
+        "POST /events?next=http://elsewhere/x HTTP/1.1\r\nContent-Length: {}\r\n\r\n{VALID}",
+        VALID.len()
+    );
+    assert_eq!(client.roundtrip(query.as_bytes()).await.status, 200);
+    let elsewhere = "GET http://example.test/nowhere HTTP/1.1\r\n\r\n";
+    assert_eq!(client.roundtrip(elsewhere.as_bytes()).await.status, 404);
+}

@@ -360,7 +360,15 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, Response> {
 
     let method = request.method.unwrap_or_default().to_owned();
     let target = request.path.unwrap_or_default();
-    let path = target.split('?').next().unwrap_or_default().to_owned();
+    // RFC 9112 §3.2.2: a server must also accept the absolute form `http://host/path`
+    // (what a client talking through a proxy sends); only its path matters here.
+    let origin = match target.split_once("://") {
+        Some((_scheme, rest)) if !target.starts_with('/') => {
+            rest.find('/').map_or("/", |slash| &rest[slash..])
+        }
+        _ => target,
+    };
+    let path = origin.split('?').next().unwrap_or_default().to_owned();
     // HTTP/1.1 keeps connections open unless told otherwise; HTTP/1.0 closes unless told.
     let mut keep_alive = request.version == Some(1);
     let mut content_length = None;
