@@ -236,15 +236,11 @@ fn draw_outcomes(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), Str
             x += width;
         }
         let (px, py) = chart.backend_coord(&(100.0, (low + high) / 2.0));
-        root.draw(&Text::new(
+        draw_right_label(
+            root,
+            (px, py),
             format!("{} / {} / {}", row.accepted, row.rejected, row.errors),
-            (px + 8, py),
-            ("sans-serif", 12)
-                .into_font()
-                .color(&BLACK)
-                .pos(Pos::new(HPos::Left, VPos::Center)),
-        ))
-        .map_err(draw_error)?;
+        )?;
     }
     draw_row_labels(root, &chart, rows, 0.0)?;
     draw_legend(
@@ -256,6 +252,16 @@ fn draw_outcomes(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), Str
             ("errors (timeouts, resets, other)", Mark::Box(ERRORS)),
         ],
     )
+}
+
+/// Writes `text` just right of a row's band (counts, p99, measured against model).
+fn draw_right_label(root: &Area, (px, py): (i32, i32), text: String) -> Result<(), String> {
+    let font = ("sans-serif", 12)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    root.draw(&Text::new(text, (px + 8, py), font))
+        .map_err(draw_error)
 }
 
 fn draw_latency(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), String> {
@@ -298,15 +304,11 @@ fn draw_latency(root: &Area, area: &Area, rows: &[RowResult]) -> Result<(), Stri
                 .map_err(draw_error)?;
         }
         let (px, py) = chart.backend_coord(&(high, band_low + 0.5));
-        root.draw(&Text::new(
+        draw_right_label(
+            root,
+            (px, py),
             format!("p99 {}", format_micros(latency.p99_us as f64)),
-            (px + 8, py),
-            ("sans-serif", 12)
-                .into_font()
-                .color(&BLACK)
-                .pos(Pos::new(HPos::Left, VPos::Center)),
-        ))
-        .map_err(draw_error)?;
+        )?;
     }
     draw_row_labels(root, &chart, rows, low)?;
     draw_legend(
@@ -362,15 +364,7 @@ fn draw_throughput_bars(root: &Area, area: &Area, rows: &[RowResult]) -> Result<
             _ => "no /stats".into(),
         };
         let (px, py) = chart.backend_coord(&(high, (band_low + band_high) / 2.0));
-        root.draw(&Text::new(
-            text,
-            (px + 8, py),
-            ("sans-serif", 12)
-                .into_font()
-                .color(&BLACK)
-                .pos(Pos::new(HPos::Left, VPos::Center)),
-        ))
-        .map_err(draw_error)?;
+        draw_right_label(root, (px, py), text)?;
     }
     draw_row_labels(root, &chart, rows, low)?;
     draw_legend(
