@@ -1,6 +1,6 @@
 //! Stage 1: a blocking, single-threaded HTTP echo server.
 //!
-//! Run it with `cargo run -p stage1-blocking`, open a silent connection in a second
+//! Run it with `cargo run -p stage1`, open a silent connection in a second
 //! terminal with `nc 127.0.0.1 8081`, and try `curl -d hello http://127.0.0.1:8081/`
 //! in a third: curl hangs until you quit `nc`.
 //!

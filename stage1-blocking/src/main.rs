@@ -1,4 +1,4 @@
-//! `cargo run -p stage1-blocking [-- --addr 127.0.0.1:8081]`
+//! `cargo run -p stage1 [-- --addr 127.0.0.1:8081]`
 //!
 //! Starts the blocking echo server of stage 1 and prints what to try next.
 
@@ -50,6 +50,6 @@ fn main() -> ExitCode {
         ip = addr.ip(),
         port = addr.port(),
     );
-    stage1_blocking::run(listener);
+    stage1::run(listener);
     ExitCode::SUCCESS
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 fn start_server() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     let addr = listener.local_addr().expect("bound address");
-    thread::spawn(move || stage1_blocking::run(listener));
+    thread::spawn(move || stage1::run(listener));
     addr
 }
 

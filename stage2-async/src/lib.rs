@@ -1,6 +1,6 @@
 //! Stage 2: the same HTTP echo server, one tokio task per connection.
 //!
-//! Run it with `cargo run -p stage2-async`, open a silent connection with
+//! Run it with `cargo run -p stage2`, open a silent connection with
 //! `nc 127.0.0.1 8082`, and `curl -d hello http://127.0.0.1:8082/` answers at once.
 //!
 //! Compared with stage 1 only the shape of [`run`] changed: accepting a connection no

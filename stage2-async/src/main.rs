@@ -1,4 +1,4 @@
-//! `cargo run -p stage2-async [-- --addr 127.0.0.1:8082]`
+//! `cargo run -p stage2 [-- --addr 127.0.0.1:8082]`
 //!
 //! Starts the async echo server of stage 2 on a single-threaded tokio runtime and stops
 //! it cleanly on Ctrl-C or SIGTERM.
@@ -54,7 +54,7 @@ async fn main() -> ExitCode {
         ip = addr.ip(),
         port = addr.port(),
     );
-    stage2_async::run(listener, shutdown_signal()).await;
+    stage2::run(listener, shutdown_signal()).await;
     println!("stopped");
     ExitCode::SUCCESS
 }

@@ -12,7 +12,7 @@ async fn start_server() -> SocketAddr {
         .await
         .expect("bind a free port");
     let addr = listener.local_addr().expect("bound address");
-    tokio::spawn(stage2_async::run(listener, std::future::pending()));
+    tokio::spawn(stage2::run(listener, std::future::pending()));
     addr
 }
 
@@ -69,7 +69,7 @@ async fn stops_accepting_after_shutdown() {
         .await
         .expect("bind a free port");
     let addr = listener.local_addr().expect("bound address");
-    let server = tokio::spawn(stage2_async::run(listener, async {}));
+    let server = tokio::spawn(stage2::run(listener, async {}));
     server.await.expect("run returns once shutdown completes");
     assert!(
         TcpStream::connect(addr).await.is_err(),

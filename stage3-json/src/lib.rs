@@ -1,6 +1,6 @@
 //! Stage 3: an HTTP/1.1 JSON endpoint that never trusts its input.
 //!
-//! Run it with `cargo run -p stage3-json`, then:
+//! Run it with `cargo run -p stage3`, then:
 //!
 //! ```text
 //! curl -i -d '{"user":"alice","action":"buy","amount":100}' http://127.0.0.1:8083/events

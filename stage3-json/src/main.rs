@@ -1,4 +1,4 @@
-//! `cargo run -p stage3-json [-- --addr 127.0.0.1:8083 --max-body 65536 --read-timeout 10s]`
+//! `cargo run -p stage3 [-- --addr 127.0.0.1:8083 --max-body 65536 --read-timeout 10s]`
 //!
 //! Starts stage 3's validating JSON endpoint on a single-threaded tokio runtime and stops
 //! it cleanly on Ctrl-C or SIGTERM.
@@ -65,11 +65,11 @@ async fn main() -> ExitCode {
         max_body = args.max_body,
         timeout = args.read_timeout,
     );
-    let config = stage3_json::Config {
+    let config = stage3::Config {
         max_body: args.max_body,
         read_timeout: args.read_timeout,
     };
-    stage3_json::run(listener, config, shutdown_signal()).await;
+    stage3::run(listener, config, shutdown_signal()).await;
     println!("stopped");
     ExitCode::SUCCESS
 }

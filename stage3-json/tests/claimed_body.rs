@@ -39,7 +39,7 @@ static ALLOCATOR: LargestAllocation = LargestAllocation;
 
 #[tokio::test]
 async fn a_claimed_ten_gigabyte_body_is_refused_without_allocating_it() {
-    let addr = support::start(stage3_json::Config::default()).await;
+    let addr = support::start(stage3::Config::default()).await;
     let mut client = support::Client::connect(addr).await;
     LARGEST.store(0, Ordering::Relaxed);
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use support::{assert_error, post, start, Client, VALID};
 
 async fn answer_to(bytes: &[u8]) -> support::Answer {
-    let addr = start(stage3_json::Config::default()).await;
+    let addr = start(stage3::Config::default()).await;
     Client::connect(addr).await.roundtrip(bytes).await
 }
 
@@ -78,7 +78,7 @@ async fn a_post_without_a_length_is_length_required() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_refused_before_it_is_read() {
-    let addr = start(stage3_json::Config {
+    let addr = start(stage3::Config {
         max_body: 100,
         ..Default::default()
     })
@@ -137,7 +137,7 @@ async fn other_http_versions_are_refused() {
 
 #[tokio::test]
 async fn unknown_paths_are_not_found_and_keep_the_connection() {
-    let addr = start(stage3_json::Config::default()).await;
+    let addr = start(stage3::Config::default()).await;
     let mut client = Client::connect(addr).await;
     let answer = client.roundtrip(b"GET /nowhere HTTP/1.1\r\n\r\n").await;
     assert_error(&answer, 404, "not_found");
@@ -153,7 +153,7 @@ async fn wrong_methods_are_not_allowed_and_say_what_is() {
 
 #[tokio::test]
 async fn a_request_that_stalls_is_answered_request_timeout() {
-    let addr = start(stage3_json::Config {
+    let addr = start(stage3::Config {
         read_timeout: Duration::from_millis(200),
         ..Default::default()
     })
@@ -168,7 +168,7 @@ async fn a_request_that_stalls_is_answered_request_timeout() {
 
 #[tokio::test]
 async fn invalid_bodies_keep_the_connection_open() {
-    let addr = start(stage3_json::Config::default()).await;
+    let addr = start(stage3::Config::default()).await;
     let mut client = Client::connect(addr).await;
     assert_eq!(client.roundtrip(&post("nope", "")).await.status, 400);
     assert_eq!(client.roundtrip(&post(r#"{"a":1}"#, "")).await.status, 400);

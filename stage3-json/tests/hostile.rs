@@ -28,7 +28,7 @@ fn event_with_amount(amount: &str) -> String {
 
 #[tokio::test]
 async fn amounts_are_accepted_up_to_the_bound_and_refused_one_past_it() {
-    let addr = start(stage3_json::Config::default()).await;
+    let addr = start(stage3::Config::default()).await;
     let mut client = Client::connect(addr).await;
     for amount in ["1000000000", "-1000000000", "0"] {
         let answer = client
@@ -62,7 +62,7 @@ async fn amounts_are_accepted_up_to_the_bound_and_refused_one_past_it() {
 
 #[tokio::test]
 async fn absurd_content_lengths_are_refused_from_the_claim() {
-    let addr = start(stage3_json::Config::default()).await;
+    let addr = start(stage3::Config::default()).await;
     for length in [
         "10000000000",
         "99999999999999999999999",
@@ -88,7 +88,7 @@ async fn absurd_content_lengths_are_refused_from_the_claim() {
 
 #[tokio::test]
 async fn repeated_content_lengths_must_agree() {
-    let addr = start(stage3_json::Config::default()).await;
+    let addr = start(stage3::Config::default()).await;
     let length = VALID.len();
     let mut client = Client::connect(addr).await;
     for repeat in [
@@ -119,7 +119,7 @@ async fn repeated_content_lengths_must_agree() {
 
 #[tokio::test]
 async fn transfer_encoding_beside_a_content_length_is_refused_in_any_order() {
-    let addr = start(stage3_json::Config::default()).await;
+    let addr = start(stage3::Config::default()).await;
     let length = VALID.len();
     for head in [
         format!("Content-Length: {length}\r\nTransfer-Encoding: chunked"),
@@ -141,7 +141,7 @@ async fn transfer_encoding_beside_a_content_length_is_refused_in_any_order() {
 
 #[tokio::test]
 async fn header_names_in_odd_case_and_values_with_spaces_are_understood() {
-    let addr = start(stage3_json::Config::default()).await;
+    let addr = start(stage3::Config::default()).await;
     let length = VALID.len();
 
     // `Connection: close` spelled oddly, padded, and in a list, is still honoured.
@@ -187,7 +187,7 @@ async fn header_names_in_odd_case_and_values_with_spaces_are_understood() {
 
 #[tokio::test]
 async fn bytes_that_are_not_utf8_get_clear_answers() {
-    let addr = start(stage3_json::Config::default()).await;
+    let addr = start(stage3::Config::default()).await;
 
     // In a header value: opaque bytes we never look at, so the request is fine.
     let mut request = b"POST /events HTTP/1.1\r\nX-Name: caf\xe9 \xff\xfe\r\n".to_vec();
@@ -264,14 +264,14 @@ async fn json_nested_a_hundred_thousand_deep_is_refused_without_recursing() {
     ];
 
     // At the default 64 KiB limit the claim alone is too large.
-    let addr = start(stage3_json::Config::default()).await;
+    let addr = start(stage3::Config::default()).await;
     let answer = answer_on(addr, &post(&bodies[0], "")).await;
     assert_error(&answer, 413, "body_too_large");
 
     // With room for it, the body is read and refused by type, not by a stack overflow:
     // the event is a struct of a string, a string and an integer, so serde stops at
     // the first bracket where a string or number belongs.
-    let addr = start(stage3_json::Config {
+    let addr = start(stage3::Config {
         max_body: 1024 * 1024,
         ..Default::default()
     })

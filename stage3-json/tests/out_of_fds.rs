@@ -4,7 +4,7 @@
 //! leave it serves a crowd of real clients, again larger than its descriptor limit,
 //! every one of them correctly.
 //!
-//! The server runs as a child process (`sh -c 'ulimit -n 64; exec stage3-json ...'`),
+//! The server runs as a child process (`sh -c 'ulimit -n 64; exec stage3 ...'`),
 //! so only it has the low limit; the test keeps its own.
 
 mod support;
@@ -38,7 +38,7 @@ impl Server {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(format!("ulimit -n {FD_LIMIT} && exec \"$0\" \"$@\""))
-            .arg(env!("CARGO_BIN_EXE_stage3-json"))
+            .arg(env!("CARGO_BIN_EXE_stage3"))
             .args(["--addr", "127.0.0.1:0"])
             .args(flags)
             .stdin(Stdio::null())

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use stage3_json::http::{Connection, Limits, Request, Response, MAX_HEAD_BYTES};
+use stage3::http::{Connection, Limits, Request, Response, MAX_HEAD_BYTES};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Small, so bodies on both sides of the limit are cheap to generate.

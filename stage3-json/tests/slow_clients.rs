@@ -70,7 +70,7 @@ async fn byte_a_second(addr: SocketAddr) -> (support::Answer, Duration) {
 async fn idle_and_byte_a_second_clients_do_not_stop_normal_requests() {
     let idle_count = affordable_idle_connections();
     assert!(idle_count >= 100, "too few descriptors to test anything");
-    let addr = start(stage3_json::Config {
+    let addr = start(stage3::Config {
         read_timeout: READ_TIMEOUT,
         ..Default::default()
     })

@@ -1,6 +1,6 @@
 //! Stage 4: shared balances, and a lock held during slow work.
 //!
-//! Run it with `cargo run -p stage4-shared-state`, then:
+//! Run it with `cargo run -p stage4`, then:
 //!
 //! ```text
 //! curl -i -d '{"user":"alice","action":"buy","amount":100}' http://127.0.0.1:8084/events

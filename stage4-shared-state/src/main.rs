@@ -1,4 +1,4 @@
-//! `cargo run -p stage4-shared-state [-- --addr 127.0.0.1:8084 --work-ms 500]`
+//! `cargo run -p stage4 [-- --addr 127.0.0.1:8084 --work-ms 500]`
 //!
 //! Starts stage 4's shared-balances server on a single-threaded tokio runtime; on Ctrl-C
 //! or SIGTERM it finishes every event already in progress and prints a final summary.
@@ -54,7 +54,7 @@ async fn main() -> ExitCode {
         }
     };
     println!("listening on http://{addr}");
-    let config = stage4_shared_state::Config {
+    let config = stage4::Config {
         max_body: args.max_body,
         read_timeout: args.read_timeout,
         work_ms: args.work_ms,
@@ -73,10 +73,10 @@ async fn main() -> ExitCode {
         work_ms = args.work_ms,
         max_body = args.max_body,
         timeout = args.read_timeout,
-        formula = stage4_shared_state::MODEL_FORMULA,
+        formula = stage4::MODEL_FORMULA,
         model = config.model_jobs_per_sec(),
     );
-    let summary = stage4_shared_state::run(listener, config, shutdown_signal()).await;
+    let summary = stage4::run(listener, config, shutdown_signal()).await;
     println!(
         "stopped: processed {}, users {}, balance_total {}",
         summary.processed, summary.users, summary.balance_total

@@ -1,6 +1,6 @@
 //! Stage 5: a bounded queue and a worker; a full queue answers 503 at once.
 //!
-//! Run it with `cargo run -p stage5-backpressure`, then:
+//! Run it with `cargo run -p stage5`, then:
 //!
 //! ```text
 //! curl -i -d '{"user":"alice","action":"buy","amount":100}' http://127.0.0.1:8085/events

@@ -1,4 +1,4 @@
-//! `cargo run -p stage5-backpressure [-- --addr 127.0.0.1:8085 --capacity 100 --work-ms 500]`
+//! `cargo run -p stage5 [-- --addr 127.0.0.1:8085 --capacity 100 --work-ms 500]`
 //!
 //! Starts stage 5's queue-and-worker server on a single-threaded tokio runtime; on Ctrl-C
 //! or SIGTERM it stops accepting, applies every queued event, and prints a final summary.
@@ -57,7 +57,7 @@ async fn main() -> ExitCode {
         }
     };
     println!("listening on http://{addr}");
-    let config = stage5_backpressure::Config {
+    let config = stage5::Config {
         max_body: args.max_body,
         read_timeout: args.read_timeout,
         work_ms: args.work_ms,
@@ -78,10 +78,10 @@ async fn main() -> ExitCode {
         work_ms = args.work_ms,
         max_body = args.max_body,
         timeout = args.read_timeout,
-        formula = stage5_backpressure::MODEL_FORMULA,
+        formula = stage5::MODEL_FORMULA,
         model = config.model_jobs_per_sec(),
     );
-    let summary = stage5_backpressure::run(listener, config, shutdown_signal()).await;
+    let summary = stage5::run(listener, config, shutdown_signal()).await;
     println!(
         "stopped: processed {}, users {}, balance_total {}",
         summary.processed, summary.users, summary.balance_total

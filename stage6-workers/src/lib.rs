@@ -1,6 +1,6 @@
 //! Stage 6: a pool of workers, each on its own thread with its own runtime.
 //!
-//! Run it with `cargo run -p stage6-workers`, then:
+//! Run it with `cargo run -p stage6`, then:
 //!
 //! ```text
 //! cargo run --release -p stress-client -- run http://127.0.0.1:8086

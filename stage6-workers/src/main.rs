@@ -1,4 +1,4 @@
-//! `cargo run -p stage6-workers [-- --addr 127.0.0.1:8086 --workers 4 --capacity 100 --work-ms 500]`
+//! `cargo run -p stage6 [-- --addr 127.0.0.1:8086 --workers 4 --capacity 100 --work-ms 500]`
 //!
 //! Starts stage 6's server: connections on a single-threaded tokio runtime, workers on
 //! threads of their own. On Ctrl-C or SIGTERM it stops accepting, applies every queued
@@ -61,7 +61,7 @@ async fn main() -> ExitCode {
         }
     };
     println!("listening on http://{addr}");
-    let config = stage6_workers::Config {
+    let config = stage6::Config {
         max_body: args.max_body,
         read_timeout: args.read_timeout,
         work_ms: args.work_ms,
@@ -84,10 +84,10 @@ async fn main() -> ExitCode {
         work_ms = args.work_ms,
         max_body = args.max_body,
         timeout = args.read_timeout,
-        formula = stage6_workers::MODEL_FORMULA,
+        formula = stage6::MODEL_FORMULA,
         model = config.model_jobs_per_sec(),
     );
-    let summary = stage6_workers::run(listener, config, shutdown_signal()).await;
+    let summary = stage6::run(listener, config, shutdown_signal()).await;
     println!(
         "stopped: processed {}, users {}, balance_total {}",
         summary.processed, summary.users, summary.balance_total

@@ -1,11 +1,11 @@
 //! Stage 7: sixteen workers, one lock, and the lock's cost measured.
 //!
-//! Run it with `cargo run -p stage7-contention`, then:
+//! Run it with `cargo run -p stage7`, then:
 //!
 //! ```text
 //! cargo run --release -p stress-client -- run http://127.0.0.1:8087
 //! curl -s http://127.0.0.1:8087/stats
-//! cargo run -p stage7-contention -- --log-locks     # one line per job: wait and hold
+//! cargo run -p stage7 -- --log-locks     # one line per job: wait and hold
 //! ```
 //!
 //! Stage 6 multiplied throughput by adding workers, because their slow work happened

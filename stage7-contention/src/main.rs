@@ -1,4 +1,4 @@
-//! `cargo run -p stage7-contention [-- --addr 127.0.0.1:8087 --workers 16 --capacity 100
+//! `cargo run -p stage7 [-- --addr 127.0.0.1:8087 --workers 16 --capacity 100
 //! --work-ms 100 --hold-ms 10 --log-locks]`
 //!
 //! Starts stage 7's server: connections on a single-threaded tokio runtime, workers on
@@ -68,7 +68,7 @@ async fn main() -> ExitCode {
         }
     };
     println!("listening on http://{addr}");
-    let config = stage7_contention::Config {
+    let config = stage7::Config {
         max_body: args.max_body,
         read_timeout: args.read_timeout,
         work_ms: args.work_ms,
@@ -94,10 +94,10 @@ async fn main() -> ExitCode {
         hold_ms = args.hold_ms,
         max_body = args.max_body,
         timeout = args.read_timeout,
-        formula = stage7_contention::MODEL_FORMULA,
+        formula = stage7::MODEL_FORMULA,
         model = config.model_jobs_per_sec(),
     );
-    let summary = stage7_contention::run(listener, config, shutdown_signal()).await;
+    let summary = stage7::run(listener, config, shutdown_signal()).await;
     println!(
         "stopped: processed {}, users {}, balance_total {}",
         summary.processed, summary.users, summary.balance_total

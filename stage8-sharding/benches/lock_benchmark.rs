@@ -16,8 +16,8 @@
 //! Run it with
 //!
 //! ```text
-//! cargo bench -p stage8-sharding
-//! cargo bench -p stage8-sharding -- spread/dashmap    # one map, one key set
+//! cargo bench -p stage8
+//! cargo bench -p stage8 -- spread/dashmap    # one map, one key set
 //! ```
 //!
 //! The reported time is wall-clock time divided by the increments all threads made
@@ -42,7 +42,7 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
 use dashmap::DashMap;
-use stage8_sharding::sharded::ShardedMap;
+use stage8::sharded::ShardedMap;
 
 /// How many users the spread key set picks from. A power of two, so picking one is a mask.
 const USERS: usize = 1024;
@@ -123,7 +123,7 @@ impl SharedBalances for ShardedMap {
     fn with_users(users: &[String]) -> Self {
         // The same shard count as the DashMap below, so the two differ only in how they
         // are built, not in how finely they split the lock.
-        let map = ShardedMap::new(stage8_sharding::default_shards());
+        let map = ShardedMap::new(stage8::default_shards());
         for user in users {
             map.shard(user)
                 .lock()
@@ -153,7 +153,7 @@ impl SharedBalances for DashMap<String, i64> {
     const NAME: &'static str = "dashmap";
 
     fn with_users(users: &[String]) -> Self {
-        let map = DashMap::with_shard_amount(stage8_sharding::default_shards());
+        let map = DashMap::with_shard_amount(stage8::default_shards());
         for user in users {
             map.insert(user.clone(), 0);
         }

@@ -1,11 +1,11 @@
 //! Stage 8: the same worker pool on a sharded map.
 //!
-//! Run it with `cargo run -p stage8-sharding`, then:
+//! Run it with `cargo run -p stage8`, then:
 //!
 //! ```text
 //! cargo run --release -p stress-client -- run http://127.0.0.1:8088
-//! cargo run -p stage8-sharding -- --map sharded --shards 64
-//! cargo run -p stage8-sharding -- --capacity 100 --work-ms 100 --hold-ms 10   # stage 7's knobs
+//! cargo run -p stage8 -- --map sharded --shards 64
+//! cargo run -p stage8 -- --capacity 100 --work-ms 100 --hold-ms 10   # stage 7's knobs
 //! ```
 //!
 //! Stage 7's pool was capped by one lock around every balance. Here the balances live in

@@ -1,4 +1,4 @@
-//! `cargo run -p stage8-sharding [-- --addr 127.0.0.1:8088 --workers 16 --capacity 1000
+//! `cargo run -p stage8 [-- --addr 127.0.0.1:8088 --workers 16 --capacity 1000
 //! --work-ms 10 --hold-ms 1 --map dashmap|sharded --shards N --log-locks]`
 //!
 //! Starts stage 8's server: connections on a single-threaded tokio runtime, workers on
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use stage8_sharding::ledger::MapKind;
+use stage8::ledger::MapKind;
 use tokio::net::TcpListener;
 
 /// Stage 8: the worker pool on a sharded map. Writers to different keys run in parallel.
@@ -84,7 +84,7 @@ async fn main() -> ExitCode {
         }
     };
     println!("listening on http://{addr}");
-    let config = stage8_sharding::Config {
+    let config = stage8::Config {
         max_body: args.max_body,
         read_timeout: args.read_timeout,
         work_ms: args.work_ms,
@@ -96,7 +96,7 @@ async fn main() -> ExitCode {
             Map::Dashmap => MapKind::DashMap,
             Map::Sharded => MapKind::Sharded,
         },
-        shards: args.shards.unwrap_or_else(stage8_sharding::default_shards),
+        shards: args.shards.unwrap_or_else(stage8::default_shards),
     };
     println!(
         "\nstage 8 · sharding: split the lock, and writers to different keys run in parallel\n\
@@ -117,13 +117,13 @@ async fn main() -> ExitCode {
             MapKind::DashMap => "dashmap",
             MapKind::Sharded => "sharded",
         },
-        shards = stage8_sharding::ledger::shard_count(config.map, config.shards),
+        shards = stage8::ledger::shard_count(config.map, config.shards),
         max_body = args.max_body,
         timeout = args.read_timeout,
-        formula = stage8_sharding::MODEL_FORMULA,
+        formula = stage8::MODEL_FORMULA,
         model = config.model_jobs_per_sec(),
     );
-    let summary = stage8_sharding::run(listener, config, shutdown_signal()).await;
+    let summary = stage8::run(listener, config, shutdown_signal()).await;
     println!(
         "stopped: processed {}, users {}, balance_total {}",
         summary.processed, summary.users, summary.balance_total

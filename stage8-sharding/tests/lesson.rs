@@ -4,7 +4,7 @@
 
 mod support;
 
-use stage8_sharding::ledger::MapKind;
+use stage8::ledger::MapKind;
 use support::{event, run, start, stats, wait_for_stats, Client, Config};
 
 const MAPS: [MapKind; 2] = [MapKind::DashMap, MapKind::Sharded];

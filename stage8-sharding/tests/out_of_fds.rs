@@ -5,7 +5,7 @@
 //! leave it serves a crowd of real clients, again larger than its descriptor limit,
 //! every one of them correctly: every event it accepted is applied exactly.
 //!
-//! The server runs as a child process (`sh -c 'ulimit -n 64; exec stage8-sharding ...'`),
+//! The server runs as a child process (`sh -c 'ulimit -n 64; exec stage8 ...'`),
 //! so only it has the low limit; the test keeps its own.
 
 mod support;
@@ -39,7 +39,7 @@ impl Server {
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(format!("ulimit -n {FD_LIMIT} && exec \"$0\" \"$@\""))
-            .arg(env!("CARGO_BIN_EXE_stage8-sharding"))
+            .arg(env!("CARGO_BIN_EXE_stage8"))
             .args(["--addr", "127.0.0.1:0"])
             .args(flags)
             .stdin(Stdio::null())

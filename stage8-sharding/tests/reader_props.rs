@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use stage8_sharding::http::{Connection, Limits, Request, Response, MAX_HEAD_BYTES};
+use stage8::http::{Connection, Limits, Request, Response, MAX_HEAD_BYTES};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Small, so bodies on both sides of the limit are cheap to generate.

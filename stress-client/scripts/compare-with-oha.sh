@@ -12,9 +12,9 @@ requests=${2:-100000}
 port=${PORT:-18183}
 url="http://127.0.0.1:${port}"
 
-cargo build --release -q -p stage3-json -p stress-client
+cargo build --release -q -p stage3 -p stress-client
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-"${target_dir}/release/stage3-json" --addr "127.0.0.1:${port}" > /dev/null &
+"${target_dir}/release/stage3" --addr "127.0.0.1:${port}" > /dev/null &
 server=$!
 trap 'kill "${server}" 2>/dev/null || true' EXIT
 sleep 1

@@ -38,7 +38,7 @@ big_event="{\"user\":\"alice\",\"action\":\"$(head -c 2000 /dev/zero | tr '\0' '
 padding=$(printf '%*s' 3000 '')
 big_body="${big_event%\}}$padding}"
 
-for stage in stage1-blocking stage2-async stage3-json stage4-shared-state stage5-backpressure stage6-workers stage7-contention stage8-sharding; do
+for stage in stage1 stage2 stage3 stage4 stage5 stage6 stage7 stage8; do
     n=${stage:5:1}
     args=(--addr 127.0.0.1:0)
     [ "$n" -ge 4 ] && args+=(--work-ms 1)

@@ -28,17 +28,16 @@ fn stage8_plan(requests: usize, variant: Option<&str>) -> RowPlan {
 }
 
 async fn built_stage8() -> PathBuf {
-    let built =
-        tokio::task::spawn_blocking(|| process::build(&["stage8-sharding"], Profile::Dev, false))
-            .await
-            .expect("the build thread finishes");
+    let built = tokio::task::spawn_blocking(|| process::build(&["stage8"], Profile::Dev, false))
+        .await
+        .expect("the build thread finishes");
     assert_eq!(built.len(), 1);
     if let Some(error) = &built[0].1 {
-        panic!("building stage8-sharding failed: {error}");
+        panic!("building stage8 failed: {error}");
     }
     process::binary_dir(Profile::Dev)
         .expect("cargo metadata names the target directory")
-        .join("stage8-sharding")
+        .join("stage8")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +96,7 @@ async fn stage8_row_runs_checks_and_stops_cleanly() {
 async fn a_missing_binary_is_a_failed_row() {
     let row = compare::run_row(
         stage8_plan(10, None),
-        Path::new("/nonexistent/stage8-sharding"),
+        Path::new("/nonexistent/stage8"),
         20,
         7,
         false,

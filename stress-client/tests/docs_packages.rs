@@ -12,8 +12,9 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The `members = [ ... ]` list of the root Cargo.toml. Package name = folder name in this
-/// workspace (spec section 2), so the member paths are the package names.
+/// The package names of the workspace: the `members = [ ... ]` folders of the root
+/// Cargo.toml, each read for its `[package] name` (folders keep their topic,
+/// `stage5-backpressure`, while the package is `stage5`).
 fn workspace_members(root: &Path) -> Vec<String> {
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("root Cargo.toml");
     let start = manifest
@@ -26,8 +27,18 @@ fn workspace_members(root: &Path) -> Vec<String> {
         .split(',')
         .map(|item| item.trim().trim_matches('"').to_string())
         .filter(|item| !item.is_empty())
-        .map(|path| path.rsplit('/').next().unwrap_or(&path).to_string())
+        .map(|folder| package_name(&root.join(folder).join("Cargo.toml")))
         .collect()
+}
+
+/// The first `name = "..."` of a member's manifest: the `[package]` table comes first.
+fn package_name(manifest: &Path) -> String {
+    let text = std::fs::read_to_string(manifest)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", manifest.display()));
+    text.lines()
+        .find_map(|line| line.trim().strip_prefix("name = "))
+        .map(|value| value.trim().trim_matches('"').to_string())
+        .unwrap_or_else(|| panic!("{} has no package name", manifest.display()))
 }
 
 fn markdown_files(root: &Path) -> Vec<PathBuf> {
@@ -162,22 +173,22 @@ fn root_quick_start_runs_compare_and_every_test() {
 #[test]
 fn scanner_finds_each_command_form() {
     let text = "\
-cargo run -p stage3-json
+cargo run -p stage3
 `cargo run --release -p stress-client -- compare --stages 7,8`
-$ cargo test -p stage8-sharding --test overload
-cargo bench --package=stage8-sharding && cargo build -pstage1-blocking
+$ cargo test -p stage8 --test overload
+cargo bench --package=stage8 && cargo build -pstage1
 cargo test --workspace
-run `cargo run -p stage7-contention`, then read the output of stress-client -p 5";
+run `cargo run -p stage7`, then read the output of stress-client -p 5";
     let names: Vec<String> = packages_named(text).into_iter().map(|(_, n)| n).collect();
     assert_eq!(
         names,
         [
-            "stage3-json",
+            "stage3",
             "stress-client",
-            "stage8-sharding",
-            "stage8-sharding",
-            "stage1-blocking",
-            "stage7-contention"
+            "stage8",
+            "stage8",
+            "stage1",
+            "stage7"
         ]
     );
 }

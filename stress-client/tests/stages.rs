@@ -51,7 +51,7 @@ async fn stage1_freezes_behind_one_idle_connection() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let target = Target::from_addr(listener.local_addr().expect("bound address"));
     // Stage 1 blocks its thread forever by design; the thread ends with the test process.
-    std::thread::spawn(move || stage1_blocking::run(listener));
+    std::thread::spawn(move || stage1::run(listener));
     let frozen = LoadConfig {
         idle: 1,
         timeout: Duration::from_millis(300),
@@ -71,7 +71,7 @@ async fn stage1_freezes_behind_one_idle_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stage2_shrugs_off_fifty_idle_connections() {
     let (listener, target) = loopback().await;
-    let _server = Running(tokio::spawn(stage2_async::run(listener, pending())));
+    let _server = Running(tokio::spawn(stage2::run(listener, pending())));
     let busy = LoadConfig {
         idle: 50,
         timeout: Duration::from_secs(5),
@@ -84,11 +84,7 @@ async fn stage2_shrugs_off_fifty_idle_connections() {
 
 async fn stage3() -> (Running, Target) {
     let (listener, target) = loopback().await;
-    let server = tokio::spawn(stage3_json::run(
-        listener,
-        stage3_json::Config::default(),
-        pending(),
-    ));
+    let server = tokio::spawn(stage3::run(listener, stage3::Config::default(), pending()));
     (Running(server), target)
 }
 
@@ -123,12 +119,12 @@ async fn stage3_accepts_the_load_and_has_no_stats() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stage4_applies_everything_one_at_a_time() {
     let (listener, target) = loopback().await;
-    let stage_config = stage4_shared_state::Config {
+    let stage_config = stage4::Config {
         work_ms: 10,
-        ..stage4_shared_state::Config::default()
+        ..stage4::Config::default()
     };
     let _server = Running(tokio::spawn(async move {
-        stage4_shared_state::run(listener, stage_config, pending()).await;
+        stage4::run(listener, stage_config, pending()).await;
     }));
     let (run, check) = stress_client::run_and_check(&config(target, 5), &load(20), DRAIN).await;
     assert_eq!(run.tally.count(Outcome::Accepted), 20, "{:?}", run.outcomes);
@@ -141,13 +137,13 @@ async fn stage4_applies_everything_one_at_a_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stage5_rejects_a_burst_and_loses_nothing() {
     let (listener, target) = loopback().await;
-    let stage_config = stage5_backpressure::Config {
+    let stage_config = stage5::Config {
         work_ms: 5,
         capacity: 4,
-        ..stage5_backpressure::Config::default()
+        ..stage5::Config::default()
     };
     let _server = Running(tokio::spawn(async move {
-        stage5_backpressure::run(listener, stage_config, pending()).await;
+        stage5::run(listener, stage_config, pending()).await;
     }));
     let (run, check) = stress_client::run_and_check(&config(target, 30), &load(150), DRAIN).await;
     let accepted = run.tally.count(Outcome::Accepted);
@@ -162,14 +158,14 @@ async fn stage5_rejects_a_burst_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stage6_pool_loses_nothing() {
     let (listener, target) = loopback().await;
-    let stage_config = stage6_workers::Config {
+    let stage_config = stage6::Config {
         work_ms: 5,
         capacity: 4,
         workers: 2,
-        ..stage6_workers::Config::default()
+        ..stage6::Config::default()
     };
     let _server = Running(tokio::spawn(async move {
-        stage6_workers::run(listener, stage_config, pending()).await;
+        stage6::run(listener, stage_config, pending()).await;
     }));
     let (run, check) = stress_client::run_and_check(&config(target, 25), &load(120), DRAIN).await;
     assert_eq!(
@@ -184,15 +180,15 @@ async fn stage6_pool_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stage7_contended_lock_loses_nothing() {
     let (listener, target) = loopback().await;
-    let stage_config = stage7_contention::Config {
+    let stage_config = stage7::Config {
         work_ms: 5,
         hold_ms: 2,
         capacity: 8,
         workers: 4,
-        ..stage7_contention::Config::default()
+        ..stage7::Config::default()
     };
     let _server = Running(tokio::spawn(async move {
-        stage7_contention::run(listener, stage_config, pending()).await;
+        stage7::run(listener, stage_config, pending()).await;
     }));
     let (run, check) = stress_client::run_and_check(&config(target, 25), &load(120), DRAIN).await;
     assert!(
@@ -207,15 +203,15 @@ async fn stage7_contended_lock_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stage8_hot_key_uses_the_hold_time_bound() {
     let (listener, target) = loopback().await;
-    let stage_config = stage8_sharding::Config {
+    let stage_config = stage8::Config {
         work_ms: 2,
         hold_ms: 1,
         capacity: 30,
         workers: 4,
-        ..stage8_sharding::Config::default()
+        ..stage8::Config::default()
     };
     let _server = Running(tokio::spawn(async move {
-        stage8_sharding::run(listener, stage_config, pending()).await;
+        stage8::run(listener, stage_config, pending()).await;
     }));
     let hot_key = Load::generate(&LoadSpec {
         requests: 150,

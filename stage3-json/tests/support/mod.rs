@@ -14,12 +14,12 @@ use tokio::net::{TcpListener, TcpStream};
 /// into a failure; no assertion depends on how fast the server is.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-pub async fn start(config: stage3_json::Config) -> SocketAddr {
+pub async fn start(config: stage3::Config) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a free port");
     let addr = listener.local_addr().expect("bound address");
-    tokio::spawn(stage3_json::run(listener, config, std::future::pending()));
+    tokio::spawn(stage3::run(listener, config, std::future::pending()));
     addr
 }
 

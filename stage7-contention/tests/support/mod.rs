@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 /// into a failure; no assertion depends on how fast the server is.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-pub use stage7_contention::{run, Config};
+pub use stage7::{run, Config};
 
 pub async fn start(config: Config) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0")

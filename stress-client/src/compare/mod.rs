@@ -109,7 +109,7 @@ impl Default for CompareOptions {
 pub struct RowPlan {
     pub label: String,
     pub stage: u8,
-    /// Package and binary name, e.g. `stage7-contention`.
+    /// Package and binary name, e.g. `stage7`.
     pub package: String,
     /// Arguments after `--addr 127.0.0.1:0`.
     pub args: Vec<String>,
@@ -649,10 +649,7 @@ mod tests {
         assert_eq!((stage4.requests, stage4.concurrency), (20, 4));
         assert!(!stage4.notes.is_empty());
         assert_eq!((rows[6].requests, rows[6].concurrency), (5000, 200));
-        assert_eq!(
-            rows[6].command_line(),
-            "stage7-contention --addr 127.0.0.1:0"
-        );
+        assert_eq!(rows[6].command_line(), "stage7 --addr 127.0.0.1:0");
     }
 
     #[test]

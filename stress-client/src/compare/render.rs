@@ -213,7 +213,7 @@ pub(crate) mod tests {
         stage7.model_jobs_per_sec = Some(100.0);
         stage7.efficiency_percent = Some(91.1);
         stage7.lost = Some(0);
-        rows[2].status = "failed to start: no binary at /t/release/stage5-backpressure".into();
+        rows[2].status = "failed to start: no binary at /t/release/stage5".into();
         CompareReport {
             quick: false,
             users: 100,
@@ -263,7 +263,7 @@ pub(crate) mod tests {
     fn terminal_table_is_box_drawn() {
         let text = render_text(&canned_report(), true);
         assert!(text.contains('│'));
-        assert!(text.contains("stage7-contention --addr 127.0.0.1:0"));
+        assert!(text.contains("stage7 --addr 127.0.0.1:0"));
     }
 
     #[test]
@@ -290,7 +290,7 @@ pub(crate) mod tests {
         let rows = value["rows"].as_array().expect("rows array");
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[1]["accepted"], 117);
-        assert_eq!(rows[1]["plan"]["package"], "stage7-contention");
+        assert_eq!(rows[1]["plan"]["package"], "stage7");
         assert_eq!(rows[1]["model_jobs_per_sec"], 100.0);
     }
 }

@@ -8,14 +8,14 @@ use serde::Serialize;
 
 /// The eight stages: number, package (= binary) name, and the short name used in row labels.
 pub const STAGES: [(u8, &str, &str); 8] = [
-    (1, "stage1-blocking", "blocking"),
-    (2, "stage2-async", "async"),
-    (3, "stage3-json", "json"),
-    (4, "stage4-shared-state", "shared-state"),
-    (5, "stage5-backpressure", "backpressure"),
-    (6, "stage6-workers", "workers"),
-    (7, "stage7-contention", "contention"),
-    (8, "stage8-sharding", "sharding"),
+    (1, "stage1", "blocking"),
+    (2, "stage2", "async"),
+    (3, "stage3", "json"),
+    (4, "stage4", "shared-state"),
+    (5, "stage5", "backpressure"),
+    (6, "stage6", "workers"),
+    (7, "stage7", "contention"),
+    (8, "stage8", "sharding"),
 ];
 
 pub fn package_of(stage: u8) -> Option<&'static str> {
