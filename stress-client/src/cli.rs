@@ -6,13 +6,14 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use stress_client::check::{self, CheckOptions, StatsClient};
+use stress_client::check::{self, CheckOptions};
 use stress_client::compare;
 use stress_client::expect;
 use stress_client::garbage;
 use stress_client::load::{Load, LoadSpec};
 use stress_client::report::{self, JsonRunDocument, SCHEMA_VERSION};
 use stress_client::run::{self, LoadConfig};
+use stress_client::stats::{ServerStats, StatsClient};
 use stress_client::target::Target;
 
 const EXIT_FAILED: u8 = 1;
@@ -378,7 +379,7 @@ fn watch_ctrl_c(stop: run::StopSignal) {
 
 /// One line about the server before the run, and a warning when the model says the run will
 /// mostly time out (stage 4 with the default 5000 requests needs over 40 minutes).
-fn preflight(before: &Result<check::ServerStats, String>, load: &Load, config: &LoadConfig) {
+fn preflight(before: &Result<ServerStats, String>, load: &Load, config: &LoadConfig) {
     let Ok(stats) = before else {
         return;
     };

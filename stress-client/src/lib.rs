@@ -26,11 +26,13 @@ pub mod model;
 pub mod outcome;
 pub mod report;
 pub mod run;
+pub mod stats;
 pub mod target;
 
-use check::{CheckOptions, CheckReport, StatsClient};
+use check::{CheckOptions, CheckReport};
 use load::Load;
 use run::{LoadConfig, RunReport};
+use stats::StatsClient;
 use std::time::Duration;
 
 /// Reads `/stats`, replays `load`, then runs the server check: the whole `run` subcommand

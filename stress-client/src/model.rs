@@ -2,7 +2,7 @@
 //! from `/stats`, the single-hot-key correction for stage 8, and the burst estimate
 //! `accepted ≈ capacity + throughput × send_duration`.
 
-use crate::check::ServerStats;
+use crate::stats::ServerStats;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
