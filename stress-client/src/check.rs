@@ -173,7 +173,7 @@ pub async fn check_server(
                 .unwrap_or_default()
         );
     }
-    let progress = crate::report::spinner(options.progress, "waiting for the server to drain");
+    let progress = crate::progress::spinner(options.progress, "waiting for the server to drain");
 
     // Time of the last observed increase of `processed`: the midpoint between the poll that
     // saw it and the one before, so the 20 ms poll interval costs at most 10 ms of precision.

@@ -6,15 +6,17 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use stress_client::check::{self, CheckOptions};
+use stress_client::check::{CheckOptions, CheckReport};
 use stress_client::compare;
 use stress_client::expect;
 use stress_client::garbage;
 use stress_client::load::{Load, LoadSpec};
-use stress_client::report::{self, JsonRunDocument, SCHEMA_VERSION};
-use stress_client::run::{self, LoadConfig};
-use stress_client::stats::{ServerStats, StatsClient};
+use stress_client::outcome::Outcome;
+use stress_client::report::{self, JsonEnvelope, JsonRunBody};
+use stress_client::run::{self, LoadConfig, RunReport};
+use stress_client::stats::ServerStats;
 use stress_client::target::Target;
+use stress_client::ServerCheck;
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -231,6 +233,69 @@ pub fn main() -> ExitCode {
 
 async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     let target = Target::resolve(&args.url).await?;
+    let load = load_of(&args)?;
+    let terminal = std::io::stdout().is_terminal();
+    let config = load_config(&args, target);
+    watch_ctrl_c(config.stop.clone());
+    let heading = run_heading(&args, &config, &load);
+
+    let server = ServerCheck::begin(&config).await;
+    if !args.quiet {
+        preflight(server.before(), &load, &config);
+    }
+    let run = run::run_load(&config, &load).await;
+    if !args.quiet {
+        // Outcomes and latency first: on a slow stage the drain below can take a while.
+        print!("{}", report::render_run(&heading, &run, terminal));
+    }
+    let options = CheckOptions {
+        drain_timeout: args.drain_timeout,
+        distinct_users: load.distinct_users(),
+        progress: !args.quiet,
+    };
+    let check = server.finish(&run, &options).await;
+    let expectations = args
+        .expect
+        .as_ref()
+        .map(|spec| expect::evaluate(&spec.0, &run, Some(&check)))
+        .unwrap_or_default();
+    let unmet = expectations.iter().filter(|e| !e.met).count();
+    let ok = unmet == 0 && !check.failed();
+
+    if args.quiet {
+        print_quiet_summary(&run, &check, unmet, terminal);
+    } else {
+        print!("\n{}", report::render_check(&check, terminal));
+        print!("{}", report::render_expectations(&expectations, terminal));
+    }
+    if let Some(path) = &args.json {
+        let body = JsonRunBody {
+            url: &args.url,
+            seed: args.load_file.is_none().then_some(args.seed),
+            users: load.distinct_users(),
+            run: &run,
+            check: Some(&check),
+            expectations: &expectations,
+        };
+        report::write_json(path, &JsonEnvelope::new("run", &invocation(), ok, body))?;
+    }
+    if unmet > 0 && !args.quiet {
+        // On stderr too, for when stdout goes to a file.
+        eprintln!("{unmet} expectation(s) unmet");
+    }
+    Ok(exit_code(ok))
+}
+
+fn exit_code(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
+}
+
+/// The load `run` sends: read from `--load-file` or generated, and saved when asked.
+fn load_of(args: &RunArgs) -> Result<Load, String> {
     let load = match &args.load_file {
         Some(path) => Load::read_jsonl(path)?,
         None => Load::generate(&LoadSpec {
@@ -243,9 +308,12 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         load.save_jsonl(path)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    let terminal = std::io::stdout().is_terminal();
-    let config = LoadConfig {
-        target: target.clone(),
+    Ok(load)
+}
+
+fn load_config(args: &RunArgs, target: Target) -> LoadConfig {
+    LoadConfig {
+        target,
         concurrency: args.concurrency as usize,
         timeout: args.timeout,
         keep_alive: !args.close,
@@ -254,13 +322,17 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         idle: args.idle,
         progress: !args.quiet,
         stop: run::StopSignal::default(),
-    };
-    watch_ctrl_c(config.stop.clone());
+    }
+}
+
+/// The first line of `run`'s output: everything that shapes the numbers below it.
+fn run_heading(args: &RunArgs, config: &LoadConfig, load: &Load) -> String {
+    let target = &config.target;
     let source = match &args.load_file {
         Some(path) => format!("load from {}", path.display()),
         None => format!("seed {}, {} users", args.seed, args.users),
     };
-    let heading = format!(
+    format!(
         "stress-client run http://{}{}: {} requests, {}, {}{}{}, timeout {:?}",
         target.host_header,
         target.events_path,
@@ -284,80 +356,29 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         },
         format_args!(", {source}"),
         args.timeout
-    );
+    )
+}
 
-    let stats = StatsClient::new(&target);
-    let before = stats.fetch().await;
-    if !args.quiet {
-        preflight(&before, &load, &config);
-    }
-    let run = run::run_load(&config, &load).await;
-    if !args.quiet {
-        // Outcomes and latency first: on a slow stage the drain below can take a while.
-        print!("{}", report::render_run(&heading, &run, terminal));
-    }
-    let options = CheckOptions {
-        drain_timeout: args.drain_timeout,
-        distinct_users: load.distinct_users(),
-        progress: !args.quiet,
-    };
-    let check = check::check_server(&stats, &before, &run, &options).await;
-    let expectations = args
-        .expect
-        .as_ref()
-        .map(|spec| expect::evaluate(&spec.0, &run, Some(&check)))
-        .unwrap_or_default();
-    let unmet = expectations.iter().filter(|e| !e.met).count();
-    let ok = unmet == 0 && !check.failed();
-
-    if args.quiet {
-        println!(
-            "{} requests, {:.0}/s: {} accepted, {} rejected, {} other; check: {}; lost {}{}",
-            run.requests,
-            run.requests_per_sec,
-            run.tally.count(stress_client::outcome::Outcome::Accepted),
-            run.tally.count(stress_client::outcome::Outcome::Rejected),
-            run.requests
-                - run.tally.count(stress_client::outcome::Outcome::Accepted)
-                - run.tally.count(stress_client::outcome::Outcome::Rejected),
-            check.verdict.name(),
-            check.lost,
-            if unmet > 0 {
-                format!("; {unmet} expectation(s) unmet")
-            } else {
-                String::new()
-            }
-        );
-        if check.failed() {
-            print!("{}", report::render_check(&check, terminal));
+/// `run --quiet`: one line, plus the check table when it found a loss.
+fn print_quiet_summary(run: &RunReport, check: &CheckReport, unmet: usize, terminal: bool) {
+    let accepted = run.tally.count(Outcome::Accepted);
+    let rejected = run.tally.count(Outcome::Rejected);
+    println!(
+        "{} requests, {:.0}/s: {accepted} accepted, {rejected} rejected, {} other; check: {}; lost {}{}",
+        run.requests,
+        run.requests_per_sec,
+        run.requests - accepted - rejected,
+        check.verdict.name(),
+        check.lost,
+        if unmet > 0 {
+            format!("; {unmet} expectation(s) unmet")
+        } else {
+            String::new()
         }
-    } else {
-        print!("\n{}", report::render_check(&check, terminal));
-        print!("{}", report::render_expectations(&expectations, terminal));
+    );
+    if check.failed() {
+        print!("{}", report::render_check(check, terminal));
     }
-    if let Some(path) = &args.json {
-        let document = JsonRunDocument {
-            schema_version: SCHEMA_VERSION,
-            command: "run",
-            url: &args.url,
-            seed: args.load_file.is_none().then_some(args.seed),
-            users: load.distinct_users(),
-            run: &run,
-            check: Some(&check),
-            expectations: &expectations,
-            ok,
-        };
-        report::write_json(path, &document)?;
-    }
-    if unmet > 0 && !args.quiet {
-        // On stderr too, for when stdout goes to a file.
-        eprintln!("{unmet} expectation(s) unmet");
-    }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_FAILED)
-    })
 }
 
 /// First Ctrl-C: stop issuing requests and report what was sent (a stage-4 burst at the
@@ -444,11 +465,7 @@ async fn compare_command(args: CompareArgs) -> Result<ExitCode, String> {
     for failure in &write_failures {
         eprintln!("error: {failure}");
     }
-    Ok(if report.ok() && write_failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_FAILED)
-    })
+    Ok(exit_code(report.ok() && write_failures.is_empty()))
 }
 
 /// The command line as typed, for the heading of the Markdown and JSON files.
@@ -485,29 +502,19 @@ async fn garbage_command(args: GarbageArgs) -> Result<ExitCode, String> {
     }
     if let Some(path) = &args.json {
         #[derive(serde::Serialize)]
-        struct Document<'a> {
-            schema_version: u32,
-            command: &'static str,
+        struct Body<'a> {
             url: &'a str,
             report: &'a garbage::GarbageReport,
-            ok: bool,
         }
-        report::write_json(
-            path,
-            &Document {
-                schema_version: SCHEMA_VERSION,
-                command: "garbage",
-                url: &args.url,
-                report: &report,
-                ok: !report.failed(),
-            },
-        )?;
+        let body = Body {
+            url: &args.url,
+            report: &report,
+        };
+        let invocation = invocation();
+        let document = JsonEnvelope::new("garbage", &invocation, !report.failed(), body);
+        report::write_json(path, &document)?;
     }
-    Ok(if report.failed() {
-        ExitCode::from(EXIT_FAILED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(exit_code(!report.failed()))
 }
 
 #[cfg(test)]

@@ -1,50 +1,18 @@
-//! Everything a person or a script reads: tables on stdout (box-drawn on a terminal, Markdown
-//! when piped so they paste into the book), progress on stderr only when it is a terminal,
-//! and the `--json` document.
+//! Everything a person or a script reads after a run: tables on stdout (box-drawn on a
+//! terminal, Markdown when piped so they paste into the book) and the `--json` document.
+//! The top layer: it renders what `run`, `check` and `expect` produce and nothing below
+//! imports it (progress bars live in `progress`, beneath the load loop).
 
 use crate::check::{CheckReport, Verdict};
 use crate::expect::ExpectationResult;
 use crate::latency::{format_micros, LatencySummary};
 use crate::run::{LatencyTables, RunReport, LATE_THRESHOLD};
 use comfy_table::{presets, CellAlignment, Table};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::fmt::Write as _;
-use std::io::IsTerminal;
-use std::time::Duration;
 
 /// Bumped whenever a field of the JSON document changes meaning or disappears.
 pub const SCHEMA_VERSION: u32 = 1;
-
-pub fn progress_bar(enabled: bool, total: u64, label: &str) -> ProgressBar {
-    if !enabled || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let style = ProgressStyle::with_template(
-        "{prefix:>8} [{bar:40.cyan/blue}] {pos}/{len} {per_sec} eta {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    bar.set_style(style);
-    bar.set_prefix(label.to_string());
-    bar
-}
-
-pub fn spinner(enabled: bool, message: &str) -> ProgressBar {
-    if !enabled || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new_spinner();
-    bar.set_draw_target(ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.set_message(message.to_string());
-    bar.enable_steady_tick(Duration::from_millis(100));
-    bar
-}
 
 /// Box-drawn tables on a terminal; Markdown when piped.
 pub fn new_table(terminal: bool) -> Table {
@@ -370,17 +338,44 @@ pub fn render_check(check: &CheckReport, terminal: bool) -> String {
     out
 }
 
+/// The envelope every `--json` file shares (`run`, `garbage`, `compare`): a script reads
+/// these four fields the same way whichever command wrote the file, and finds the command's
+/// own fields beside them at the top level (flattened, so no existing field moved).
 #[derive(Serialize)]
-pub struct JsonRunDocument<'a> {
+pub struct JsonEnvelope<'a, T: Serialize> {
+    /// [`SCHEMA_VERSION`]: bumped when a field changes meaning or disappears.
     pub schema_version: u32,
+    /// `run`, `garbage` or `compare`.
     pub command: &'static str,
+    /// The command line as typed, so the file says how to reproduce it.
+    pub invocation: &'a str,
+    /// The exit status in one bit: `true` exactly when the command exited 0.
+    pub ok: bool,
+    #[serde(flatten)]
+    pub body: T,
+}
+
+impl<'a, T: Serialize> JsonEnvelope<'a, T> {
+    pub fn new(command: &'static str, invocation: &'a str, ok: bool, body: T) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            command,
+            invocation,
+            ok,
+            body,
+        }
+    }
+}
+
+/// `run`'s fields inside the envelope.
+#[derive(Serialize)]
+pub struct JsonRunBody<'a> {
     pub url: &'a str,
     pub seed: Option<u64>,
     pub users: usize,
     pub run: &'a RunReport,
     pub check: Option<&'a CheckReport>,
     pub expectations: &'a [ExpectationResult],
-    pub ok: bool,
 }
 
 pub fn write_json<T: Serialize>(path: &std::path::Path, document: &T) -> Result<(), String> {

@@ -338,7 +338,7 @@ async fn run_phase(
         start: Instant::now(),
         config: config.clone(),
     });
-    let progress = crate::report::progress_bar(config.progress, total as u64, label);
+    let progress = crate::progress::progress_bar(config.progress, total as u64, label);
     let ticker = {
         let phase = Arc::clone(&phase);
         let progress = progress.clone();

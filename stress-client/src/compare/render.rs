@@ -4,9 +4,8 @@
 
 use super::{CompareReport, RowResult};
 use crate::latency::format_micros;
-use crate::report::{new_table, SCHEMA_VERSION};
+use crate::report::{new_table, JsonEnvelope};
 use comfy_table::{CellAlignment, Table};
-use serde::Serialize;
 use std::fmt::Write as _;
 
 pub const COLUMNS: [&str; 13] = [
@@ -140,33 +139,19 @@ pub fn render_markdown(report: &CompareReport, invocation: &str) -> String {
     out
 }
 
-#[derive(Serialize)]
-pub struct JsonCompareDocument<'a> {
-    pub schema_version: u32,
-    pub command: &'static str,
-    pub invocation: &'a str,
-    pub ok: bool,
-    #[serde(flatten)]
-    pub report: &'a CompareReport,
-}
-
+/// `compare`'s document: the shared envelope around the report's own fields.
 pub fn json_document<'a>(
     report: &'a CompareReport,
     invocation: &'a str,
-) -> JsonCompareDocument<'a> {
-    JsonCompareDocument {
-        schema_version: SCHEMA_VERSION,
-        command: "compare",
-        invocation,
-        ok: report.ok(),
-        report,
-    }
+) -> JsonEnvelope<'a, &'a CompareReport> {
+    JsonEnvelope::new("compare", invocation, report.ok(), report)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::compare::{plan, CompareOptions, RowLatency, RowResult};
+    use crate::report::SCHEMA_VERSION;
     use std::path::PathBuf;
 
     /// Rows as a real run would produce them: stage 1 skipped check, stage 7 saturated,
