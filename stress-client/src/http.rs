@@ -9,6 +9,7 @@
 //! which keeps a full HTTP client stack (a quarter of the workspace's cold build) out.
 
 use std::io;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -18,20 +19,29 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const MAX_HEADERS: usize = 64;
 
-/// Why an exchange produced no response.
+/// Why an exchange produced no response. Each variant records how far the request got,
+/// because that decides whether its effect is ambiguous: once any request byte may have
+/// reached the server, the server may have applied it.
 #[derive(Debug)]
 pub enum ExchangeError {
+    /// No connection: nothing was sent.
     Connect(io::Error),
-    /// `sent` tells whether request bytes may have reached the server, which makes the
-    /// request's effect ambiguous rather than certainly absent.
+    /// An I/O error, and whether the request had been written in full before it (`false`: the
+    /// write itself failed).
     Io {
         error: io::Error,
-        sent: bool,
+        written: bool,
     },
-    /// The server closed the connection before a complete response arrived.
+    /// The server closed the connection after the request was written, before a complete
+    /// response arrived.
     Closed {
-        sent: bool,
         partial: usize,
+    },
+    /// No response within `waited`; `written` tells whether the connection was up and the
+    /// request handed to it, or the time ran out while connecting.
+    TimedOut {
+        waited: Duration,
+        written: bool,
     },
     Protocol(String),
 }
@@ -40,8 +50,10 @@ impl ExchangeError {
     pub fn request_may_have_arrived(&self) -> bool {
         match self {
             Self::Connect(_) => false,
-            Self::Io { sent, .. } | Self::Closed { sent, .. } => *sent,
-            Self::Protocol(_) => true,
+            // A failed write may still have delivered part of the request, so even then the
+            // outcome stays ambiguous rather than certainly absent.
+            Self::Io { .. } | Self::Closed { .. } | Self::Protocol(_) => true,
+            Self::TimedOut { written, .. } => *written,
         }
     }
 }
@@ -50,14 +62,28 @@ impl std::fmt::Display for ExchangeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Connect(e) => write!(f, "connect: {e}"),
-            Self::Io { error, sent: false } => write!(f, "write: {error}"),
-            Self::Io { error, sent: true } => write!(f, "read: {error}"),
-            Self::Closed { partial: 0, .. } => write!(f, "connection closed before any response"),
-            Self::Closed { partial, .. } => {
+            Self::Io {
+                error,
+                written: false,
+            } => write!(f, "write: {error}"),
+            Self::Io {
+                error,
+                written: true,
+            } => write!(f, "read: {error}"),
+            Self::Closed { partial: 0 } => write!(f, "connection closed before any response"),
+            Self::Closed { partial } => {
                 write!(
                     f,
                     "connection closed after {partial} bytes of an incomplete response"
                 )
+            }
+            Self::TimedOut { waited, written } => {
+                let during = if *written {
+                    "waiting for the response"
+                } else {
+                    "connecting"
+                };
+                write!(f, "no response within {waited:?} ({during})")
             }
             Self::Protocol(msg) => write!(f, "bad response: {msg}"),
         }
@@ -126,8 +152,10 @@ impl HttpConnection {
     pub async fn exchange(&mut self, request: &[u8]) -> Result<ResponseHead, ExchangeError> {
         self.discard_last_response();
         if let Err(error) = self.stream.write_all(request).await {
-            // A failed write may still have delivered part of the request.
-            return Err(ExchangeError::Io { error, sent: true });
+            return Err(ExchangeError::Io {
+                error,
+                written: false,
+            });
         }
         self.read_response().await
     }
@@ -144,7 +172,10 @@ impl HttpConnection {
             Ok(head) => Ok(head),
             // With nothing read, the write error is the more telling message.
             Err(read_error) => match write_result {
-                Err(error) if self.filled == 0 => Err(ExchangeError::Io { error, sent: true }),
+                Err(error) if self.filled == 0 => Err(ExchangeError::Io {
+                    error,
+                    written: false,
+                }),
                 _ => Err(read_error),
             },
         }
@@ -172,7 +203,10 @@ impl HttpConnection {
             .stream
             .read(&mut self.buf[self.filled..])
             .await
-            .map_err(|error| ExchangeError::Io { error, sent: true })?;
+            .map_err(|error| ExchangeError::Io {
+                error,
+                written: true,
+            })?;
         self.filled += n;
         Ok(n)
     }
@@ -187,7 +221,6 @@ impl HttpConnection {
             }
             if self.fill().await? == 0 {
                 return Err(ExchangeError::Closed {
-                    sent: true,
                     partial: self.filled,
                 });
             }
@@ -209,7 +242,6 @@ impl HttpConnection {
                 while self.filled < end {
                     if self.fill().await? == 0 {
                         return Err(ExchangeError::Closed {
-                            sent: true,
                             partial: self.filled,
                         });
                     }

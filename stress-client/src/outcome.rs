@@ -86,6 +86,7 @@ impl Outcome {
                 _ => Outcome::OtherIo,
             },
             ExchangeError::Closed { .. } => Outcome::Reset,
+            ExchangeError::TimedOut { .. } => Outcome::Timeout,
             ExchangeError::Protocol(_) => Outcome::OtherIo,
         }
     }
@@ -182,20 +183,38 @@ mod tests {
         assert!(!refused.request_may_have_arrived());
         let reset = ExchangeError::Io {
             error: io::Error::from(io::ErrorKind::ConnectionReset),
-            sent: true,
+            written: true,
         };
         assert_eq!(Outcome::from_error(&reset), Outcome::Reset);
         assert!(reset.request_may_have_arrived());
-        let closed = ExchangeError::Closed {
-            sent: true,
-            partial: 0,
-        };
+        assert_eq!(reset.to_string(), "read: connection reset");
+        let closed = ExchangeError::Closed { partial: 0 };
         assert_eq!(Outcome::from_error(&closed), Outcome::Reset);
         let pipe = ExchangeError::Io {
             error: io::Error::from(io::ErrorKind::BrokenPipe),
-            sent: true,
+            written: false,
         };
         assert_eq!(Outcome::from_error(&pipe), Outcome::Reset);
+        // A failed write says so, and part of the request may still have arrived.
+        assert_eq!(pipe.to_string(), "write: broken pipe");
+        assert!(pipe.request_may_have_arrived());
+        let waited = std::time::Duration::from_secs(5);
+        let connecting = ExchangeError::TimedOut {
+            waited,
+            written: false,
+        };
+        assert_eq!(Outcome::from_error(&connecting), Outcome::Timeout);
+        assert!(!connecting.request_may_have_arrived());
+        assert_eq!(connecting.to_string(), "no response within 5s (connecting)");
+        let answering = ExchangeError::TimedOut {
+            waited,
+            written: true,
+        };
+        assert!(answering.request_may_have_arrived());
+        assert_eq!(
+            answering.to_string(),
+            "no response within 5s (waiting for the response)"
+        );
         let garbled = ExchangeError::Protocol("x".into());
         assert_eq!(Outcome::from_error(&garbled), Outcome::OtherIo);
         let local = ExchangeError::Connect(io::Error::from(io::ErrorKind::AddrNotAvailable));

@@ -406,16 +406,11 @@ async fn load_task(phase: Arc<Phase>) -> TaskResult {
         );
 
         let start = Instant::now();
-        let mut sent = false;
-        let exchanged = tokio::time::timeout(
-            config.timeout,
-            exchange(&mut connection, target, &request, &mut sent),
-        )
-        .await;
+        let exchanged = exchange(&mut connection, target, &request, config.timeout).await;
         let end = Instant::now();
 
         let outcome = match &exchanged {
-            Ok(Ok(head)) => {
+            Ok(head) => {
                 let outcome = Outcome::from_status(head.status);
                 let status = head.status;
                 let body = connection.as_ref().map(|c| c.body()).unwrap_or_default();
@@ -424,7 +419,7 @@ async fn load_task(phase: Arc<Phase>) -> TaskResult {
                     .record(outcome, || format!("HTTP {status}: {}", excerpt(body, 120)));
                 outcome
             }
-            Ok(Err(error)) => {
+            Err(error) => {
                 let outcome = Outcome::from_error(error);
                 result.tally.record(outcome, || error.to_string());
                 if error.request_may_have_arrived() {
@@ -433,25 +428,8 @@ async fn load_task(phase: Arc<Phase>) -> TaskResult {
                 }
                 outcome
             }
-            Err(_) => {
-                let timeout = config.timeout;
-                let stage = if sent {
-                    "waiting for the response"
-                } else {
-                    "connecting"
-                };
-                result.tally.record(Outcome::Timeout, || {
-                    format!("no response within {timeout:?} ({stage})")
-                });
-                if sent {
-                    result.ledger.ambiguous += 1;
-                    result.ledger.ambiguous_amounts.push(event.amount);
-                }
-                Outcome::Timeout
-            }
         };
-        let keep =
-            matches!(&exchanged, Ok(Ok(ResponseHead { close: false, .. }))) && config.keep_alive;
+        let keep = matches!(&exchanged, Ok(ResponseHead { close: false, .. })) && config.keep_alive;
         if !keep {
             connection = None;
         }
@@ -478,20 +456,33 @@ async fn load_task(phase: Arc<Phase>) -> TaskResult {
     result
 }
 
-/// Connects when needed, then sends. `sent` flips before the first request byte leaves, so a
-/// timeout can tell "never reached the server" from "may have been applied".
+/// Connects when needed, then sends, all within `timeout`. The one deadline is applied to
+/// each step separately so a timeout says which step it cut short: while connecting nothing
+/// was sent, while waiting for the answer the server may have applied the request.
 async fn exchange(
     connection: &mut Option<HttpConnection>,
     target: &Target,
     request: &[u8],
-    sent: &mut bool,
+    timeout: Duration,
 ) -> Result<ResponseHead, ExchangeError> {
+    let deadline = Instant::now() + timeout;
+    let timed_out = |written| ExchangeError::TimedOut {
+        waited: timeout,
+        written,
+    };
     let open = match connection {
         Some(open) => open,
-        None => connection.insert(HttpConnection::connect(target.addr).await?),
+        None => {
+            let connect = HttpConnection::connect(target.addr);
+            let opened = tokio::time::timeout_at(deadline, connect)
+                .await
+                .map_err(|_| timed_out(false))??;
+            connection.insert(opened)
+        }
     };
-    *sent = true;
-    open.exchange(request).await
+    tokio::time::timeout_at(deadline, open.exchange(request))
+        .await
+        .map_err(|_| timed_out(true))?
 }
 
 async fn open_idle(target: &Target, count: usize) -> (Vec<TcpStream>, IdleReport) {
