@@ -5,7 +5,8 @@
 //! that got no answer but may have reached the server are ambiguous: they may legitimately
 //! have been applied, so they widen the accepted range instead of counting as lost.
 
-use crate::model::{self, ModelBound};
+use crate::model::{self, ModelBound, QueueShape};
+use crate::outcome::Outcome;
 use crate::run::{Ledger, RunReport};
 use crate::stats::{ServerStats, StatsClient};
 use serde::Serialize;
@@ -136,6 +137,21 @@ const MAX_AUTO_DRAIN: Duration = Duration::from_secs(120);
 /// report "not drained" with the estimate instead of keeping the user waiting for minutes.
 const HOPELESS_DRAIN_PEEK: Duration = Duration::from_secs(3);
 
+/// What the drain wait saw: the last `/stats` read and the timing the model check needs.
+struct Drain {
+    after: ServerStats,
+    drained: bool,
+    waited: Duration,
+    /// The bound for this load, read from the first `/stats` after the run.
+    bound: Option<ModelBound>,
+    /// Why the wait was cut short of what the model needs, when it was.
+    note: Option<String>,
+    /// Estimated time of the last increase of `processed`; `None` when it never moved.
+    last_change: Option<Instant>,
+    /// When the first `/stats` read after the run came back.
+    first_poll_done: Instant,
+}
+
 /// Compares the server's counters after the run with `before` and the run's ledger.
 pub async fn check_server(
     stats: &StatsClient,
@@ -147,156 +163,190 @@ pub async fn check_server(
         Ok(before) => before,
         Err(reason) => return CheckReport::skipped(reason.clone(), run),
     };
-    let ledger = &run.ledger;
-    let wait_start = Instant::now();
-    let mut after = match stats.fetch().await {
-        Ok(after) => after,
-        Err(reason) => return CheckReport::skipped(format!("after the run, {reason}"), run),
+    let drain = match wait_for_drain(stats, before, run.ledger.accepted, options).await {
+        Ok(drain) => drain,
+        Err(reason) => return CheckReport::skipped(reason, run),
     };
-    let first_poll_done = Instant::now();
-    let bound = model::bound(&after, options.distinct_users);
-    let (auto_wait, too_long) = drain_plan(&after, before, ledger.accepted, bound.as_ref());
-    let (wait_limit, drain_note) = match options.drain_timeout {
-        Some(chosen) => (chosen, None),
-        None => (auto_wait, too_long),
-    };
-    let deadline = wait_start + wait_limit;
-    let outstanding = after.queue_depth + after.busy_workers;
-    if options.progress && outstanding > 0 {
-        // Stage 5 at its defaults needs about 50 s here; say why the client is quiet.
-        eprintln!(
-            "waiting up to {:.0} s for the server to drain {outstanding} queued or running jobs{}",
-            wait_limit.as_secs_f64(),
-            bound
-                .as_ref()
-                .map(|b| format!(" at {:.1} jobs/s", b.jobs_per_sec))
-                .unwrap_or_default()
-        );
-    }
-    let progress = crate::progress::spinner(options.progress, "waiting for the server to drain");
-
-    // Time of the last observed increase of `processed`: the midpoint between the poll that
-    // saw it and the one before, so the 20 ms poll interval costs at most 10 ms of precision.
-    let mut last_change: Option<Instant> = None;
-    let mut last_processed = after.processed;
-    let mut last_poll = wait_start;
-    let mut stable_since = Instant::now();
-    let drained = loop {
-        let processed = after.processed.saturating_sub(before.processed);
-        let idle = after.queue_depth == 0 && after.busy_workers == 0;
-        if idle && (processed >= ledger.accepted || stable_since.elapsed() >= SETTLE) {
-            break true;
-        }
-        if Instant::now() >= deadline {
-            break false;
-        }
-        progress.set_message(format!(
-            "waiting for the server to drain: queue {}, busy {}, processed {processed}/{}",
-            after.queue_depth, after.busy_workers, ledger.accepted
-        ));
-        tokio::time::sleep(POLL_INTERVAL).await;
-        let polled_at = Instant::now();
-        match stats.fetch().await {
-            Ok(next) => {
-                if next.processed != last_processed {
-                    last_processed = next.processed;
-                    last_change = Some(last_poll + (polled_at - last_poll) / 2);
-                    stable_since = Instant::now();
-                }
-                after = next;
-            }
-            Err(reason) => {
-                progress.finish_and_clear();
-                return CheckReport::skipped(format!("during the drain, {reason}"), run);
-            }
-        }
-        last_poll = polled_at;
-    };
-    progress.finish_and_clear();
-    let drain_wait = wait_start.elapsed();
-
-    let mut report = CheckReport::blank(ledger);
-    report.stage = Some(after.stage);
-    report.stage_name = Some(after.name.clone());
-    report.drained = drained;
-    report.drain_wait_secs = drain_wait.as_secs_f64();
+    let mut report = CheckReport::blank(&run.ledger);
+    report.stage = Some(drain.after.stage);
+    report.stage_name = Some(drain.after.name.clone());
+    report.drained = drain.drained;
+    report.drain_wait_secs = drain.waited.as_secs_f64();
+    let after = &drain.after;
     if after.uptime_secs < before.uptime_secs || after.processed < before.processed {
         report.verdict = Verdict::Skipped;
         report.skipped_reason =
             Some("the server restarted during the run (counters went back)".into());
         return report;
     }
+    take_deltas(&mut report, before, after);
+    report.notes.extend(drain.note.clone());
+    judge(&mut report, &run.ledger.ambiguous_amounts);
+    if let Some(bound) = &drain.bound {
+        compare_with_model(&mut report, run, &drain, bound);
+    }
+    report.model = drain.bound;
+    report.stats_after = Some(drain.after);
+    report
+}
+
+/// Polls `/stats` until the server is idle and has processed what the client saw accepted
+/// (or `processed` has settled), or until a wait derived from the model runs out. `Err` is
+/// the reason the check is skipped: `/stats` stopped answering.
+async fn wait_for_drain(
+    stats: &StatsClient,
+    before: &ServerStats,
+    client_accepted: u64,
+    options: &CheckOptions,
+) -> Result<Drain, String> {
+    let wait_start = Instant::now();
+    let mut after = stats
+        .fetch()
+        .await
+        .map_err(|reason| format!("after the run, {reason}"))?;
+    let first_poll_done = Instant::now();
+    let bound = model::bound(&after, options.distinct_users);
+    let (auto_wait, too_long) = drain_plan(&after, before, client_accepted, bound.as_ref());
+    let (wait_limit, note) = match options.drain_timeout {
+        Some(chosen) => (chosen, None),
+        None => (auto_wait, too_long),
+    };
+    let deadline = wait_start + wait_limit;
+    if options.progress {
+        announce_drain(&after, wait_limit, bound.as_ref());
+    }
+    let progress = crate::progress::spinner(options.progress, "waiting for the server to drain");
+
+    // Time of the last observed increase of `processed`: the midpoint between the poll that
+    // saw it and the one before, so the 20 ms poll interval costs at most 10 ms of precision.
+    let mut last_change: Option<Instant> = None;
+    let mut last_poll = wait_start;
+    let mut stable_since = Instant::now();
+    let drained = loop {
+        let processed = after.processed.saturating_sub(before.processed);
+        let idle = after.queue_depth == 0 && after.busy_workers == 0;
+        if idle && (processed >= client_accepted || stable_since.elapsed() >= SETTLE) {
+            break true;
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        progress.set_message(format!(
+            "waiting for the server to drain: queue {}, busy {}, processed {processed}/{client_accepted}",
+            after.queue_depth, after.busy_workers
+        ));
+        tokio::time::sleep(POLL_INTERVAL).await;
+        let polled_at = Instant::now();
+        let next = stats.fetch().await.map_err(|reason| {
+            progress.finish_and_clear();
+            format!("during the drain, {reason}")
+        })?;
+        if next.processed != after.processed {
+            last_change = Some(last_poll + (polled_at - last_poll) / 2);
+            stable_since = Instant::now();
+        }
+        after = next;
+        last_poll = polled_at;
+    };
+    progress.finish_and_clear();
+    Ok(Drain {
+        after,
+        drained,
+        waited: wait_start.elapsed(),
+        bound,
+        note,
+        last_change,
+        first_poll_done,
+    })
+}
+
+/// Stage 5 at its defaults needs about 50 s to drain: say why the client is quiet.
+fn announce_drain(after: &ServerStats, wait_limit: Duration, bound: Option<&ModelBound>) {
+    let outstanding = after.queue_depth + after.busy_workers;
+    if outstanding == 0 {
+        return;
+    }
+    eprintln!(
+        "waiting up to {:.0} s for the server to drain {outstanding} queued or running jobs{}",
+        wait_limit.as_secs_f64(),
+        bound
+            .map(|b| format!(" at {:.1} jobs/s", b.jobs_per_sec))
+            .unwrap_or_default()
+    );
+}
+
+/// The server's counters over the run: `after` minus `before`.
+fn take_deltas(report: &mut CheckReport, before: &ServerStats, after: &ServerStats) {
     report.server_accepted = after.accepted - before.accepted.min(after.accepted);
     report.server_rejected = after.rejected.saturating_sub(before.rejected);
     report.server_invalid = after.invalid.saturating_sub(before.invalid);
     report.processed = after.processed - before.processed;
     report.balance_delta = after.balance_total.wrapping_sub(before.balance_total);
-    report.notes.extend(drain_note);
-    report.pending = if drained {
+    report.pending = if report.drained {
         0
     } else {
         after.queue_depth + after.busy_workers
     };
-    judge(&mut report, &ledger.ambiguous_amounts);
+}
 
-    if let Some(bound) = &bound {
-        let sent = run.requests + run.warmup as u64;
-        report.expected_accepted = Some(match after.capacity {
-            Some(_) => model::expected_accepted(
-                after.capacity,
-                bound.jobs_per_sec,
-                run.send_duration_secs,
-                sent,
-            ),
-            None => model::expected_accepted_without_queue(
+/// The model's side of the report: accepted against the burst estimate, measured jobs/s
+/// against the bound.
+fn compare_with_model(
+    report: &mut CheckReport,
+    run: &RunReport,
+    drain: &Drain,
+    bound: &ModelBound,
+) {
+    let after = &drain.after;
+    let sent = run.requests + run.warmup as u64;
+    let (expected, formula) = match QueueShape::from_stats(after) {
+        Some(queue) => (
+            queue.expected_accepted(bound.jobs_per_sec, run.send_duration_secs, sent),
+            model::BURST_FORMULA,
+        ),
+        None => (
+            model::expected_accepted_without_queue(
                 bound.jobs_per_sec,
                 run.timeout_secs,
                 run.concurrency,
                 sent,
             ),
-        });
-        report.expected_formula = Some(
-            match after.capacity {
-                Some(_) => "capacity + bound × send duration (spec §6)",
-                None => "no queue: bound × timeout when the waiters outlast the timeout, else all",
-            }
-            .to_string(),
-        );
-        // No change seen while polling: every job was done by the first poll. Without a queue
-        // (stage 4) a job is applied before its answer, so the last answer ends the window.
-        // With one, the last job may finish after the last answer: ending there would
-        // overstate jobs/s, ending at the first poll can only understate it, so that is the
-        // bound reported, and said so.
-        let processing_end = match last_change {
-            Some(change) => Some(change),
-            None if report.processed > 0 && after.capacity.is_some() => {
-                report.notes.push(
-                    "every job was done before the first /stats poll after the run: server jobs/s is a lower bound"
-                        .into(),
-                );
-                Some(first_poll_done)
-            }
-            None => run.finished,
-        };
-        if let (Some(start), Some(end)) = (run.started, processing_end) {
-            let window = end.saturating_duration_since(start).as_secs_f64();
-            if window > 0.0 && report.processed > 0 {
-                let measured = report.processed as f64 / window;
-                report.measured_jobs_per_sec = Some(measured);
-                report.efficiency_percent =
-                    Some(model::efficiency_percent(measured, bound.jobs_per_sec));
-            }
-        }
-        if run.tally.count(crate::outcome::Outcome::Rejected) == 0 && after.capacity.is_some() {
+            model::NO_QUEUE_FORMULA,
+        ),
+    };
+    report.expected_accepted = Some(expected);
+    report.expected_formula = Some(formula.to_string());
+    // No change seen while polling: every job was done by the first poll. Without a queue
+    // (stage 4) a job is applied before its answer, so the last answer ends the window.
+    // With one, the last job may finish after the last answer: ending there would
+    // overstate jobs/s, ending at the first poll can only understate it, so that is the
+    // bound reported, and said so.
+    let processing_end = match drain.last_change {
+        Some(change) => Some(change),
+        None if report.processed > 0 && after.capacity.is_some() => {
             report.notes.push(
-                "no rejections: the server was not saturated, so jobs/s measures the offered load, not the bound"
+                "every job was done before the first /stats poll after the run: server jobs/s is a lower bound"
                     .into(),
             );
+            Some(drain.first_poll_done)
+        }
+        None => run.finished,
+    };
+    if let (Some(start), Some(end)) = (run.started, processing_end) {
+        let window = end.saturating_duration_since(start).as_secs_f64();
+        if window > 0.0 && report.processed > 0 {
+            let measured = report.processed as f64 / window;
+            report.measured_jobs_per_sec = Some(measured);
+            report.efficiency_percent =
+                Some(model::efficiency_percent(measured, bound.jobs_per_sec));
         }
     }
-    report.model = bound;
-    report.stats_after = Some(after);
-    report
+    if run.tally.count(Outcome::Rejected) == 0 && after.capacity.is_some() {
+        report.notes.push(
+            "no rejections: the server was not saturated, so jobs/s measures the offered load, not the bound"
+                .into(),
+        );
+    }
 }
 
 /// Explains the deltas: lost, ambiguous-but-applied, foreign traffic, balance mismatch.

@@ -421,7 +421,10 @@ fn preflight(before: &Result<ServerStats, String>, load: &Load, config: &LoadCon
                 load.len(),
                 config.timeout,
                 (bound.jobs_per_sec * 10.0).ceil(),
-                (bound.jobs_per_sec * config.timeout.as_secs_f64()).floor().max(1.0)
+                stress_client::model::concurrency_within_timeout(
+                    bound.jobs_per_sec,
+                    config.timeout.as_secs_f64()
+                )
             );
         }
     }

@@ -20,6 +20,12 @@ pub struct ServerStats {
     pub model_jobs_per_sec: Option<f64>,
     #[serde(default)]
     pub model_formula: Option<String>,
+    /// The bound when every job touches one key (stage 8: that key's shard lock). Stages
+    /// without such a bound omit it; the model then uses `model_jobs_per_sec` for one user too.
+    #[serde(default)]
+    pub model_hot_key_jobs_per_sec: Option<f64>,
+    #[serde(default)]
+    pub model_hot_key_formula: Option<String>,
     pub accepted: u64,
     #[serde(default)]
     pub rejected: u64,
