@@ -18,9 +18,11 @@
 //! through their own flags, and every row shows the exact command line it ran.
 
 pub mod chart;
+pub mod plan;
 pub mod process;
 pub mod render;
 pub mod spec;
+pub mod stages;
 
 use crate::check::{CheckReport, Verdict};
 use crate::load::{Load, LoadSpec};
@@ -30,42 +32,19 @@ use crate::target::Target;
 use process::{Shutdown, StageProcess};
 use serde::Serialize;
 use spec::{Sweep, Variant};
+
+pub use plan::{
+    plan, RowPlan, SweepPoint, DEFAULT_CONCURRENCY, DEFAULT_REQUESTS, QUICK_CONCURRENCY,
+    QUICK_REQUESTS,
+};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The outline's burst (spec section 7).
-pub const DEFAULT_REQUESTS: usize = 5000;
-pub const DEFAULT_CONCURRENCY: usize = 200;
-pub const QUICK_REQUESTS: usize = 2000;
-pub const QUICK_CONCURRENCY: usize = 100;
-/// Stage 4 answers 2 requests/s at its defaults, each after waiting for every earlier one:
-/// 20 requests over 4 connections take 10 s and none waits longer than 2 s, well inside the
-/// 5 s request timeout. The default burst would need 42 minutes.
-pub const STAGE4_REQUESTS: usize = 20;
-pub const STAGE4_CONCURRENCY: usize = 4;
 /// `run`'s default per-request limit, so a row means what `stress-client run` would show.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The least time a stage gets to exit after SIGINT; the rest of the bound comes from the
 /// jobs it still has to drain.
 const EXIT_BOUND_BASE: Duration = Duration::from_secs(5);
-
-/// Stage flags `--quick` adds so a slow stage's queue drains in seconds. Each row shows them
-/// in its label and command; the model bound in the row follows the changed knobs.
-pub fn quick_args(stage: u8) -> &'static [&'static str] {
-    match stage {
-        // 10 events/s instead of 2: the 20-request row takes 2 s instead of 10.
-        4 => &["--work-ms", "100"],
-        // A 20-event queue at 10/s drains in 2 s instead of 100 at 2/s in 50 s.
-        5 => &["--capacity", "20", "--work-ms", "100"],
-        // 20 queued at 8/s: 2.5 s instead of 12.5 s.
-        6 => &["--capacity", "20"],
-        // Keeps a 1-worker sweep point at 9 events/s to about 2 s.
-        7 => &["--capacity", "20"],
-        // Keeps a 1-worker sweep point at 91 events/s to about 1 s; still saturated by 2000.
-        8 => &["--capacity", "100"],
-        _ => &[],
-    }
-}
 
 /// Everything `compare` is asked to do, already parsed.
 #[derive(Debug, Clone)]
@@ -75,9 +54,9 @@ pub struct CompareOptions {
     pub variants: Vec<Variant>,
     pub sweep: Option<Sweep>,
     pub quick: bool,
-    /// `None`: 5000 (2000 with `--quick`); stage 4's row never sends more than 20.
+    /// `None`: 5000 (2000 with `--quick`); a stage with a load cap (4) never gets more.
     pub requests: Option<usize>,
-    /// `None`: 200 (100 with `--quick`); stage 4's row never uses more than 4.
+    /// `None`: 200 (100 with `--quick`); a stage with a load cap (4) never gets more.
     pub concurrency: Option<usize>,
     pub users: usize,
     pub seed: u64,
@@ -102,162 +81,6 @@ impl Default for CompareOptions {
             progress: false,
         }
     }
-}
-
-/// One row to run: which binary, with which arguments, under which load.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RowPlan {
-    pub label: String,
-    pub stage: u8,
-    /// Package and binary name, e.g. `stage7`.
-    pub package: String,
-    /// Arguments after `--addr 127.0.0.1:0`.
-    pub args: Vec<String>,
-    pub requests: usize,
-    pub concurrency: usize,
-    /// The swept knob and this row's value.
-    pub sweep: Option<SweepPoint>,
-    pub notes: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SweepPoint {
-    pub knob: String,
-    pub value: String,
-}
-
-impl RowPlan {
-    /// The exact command line, binary named by its package (the directory is printed once).
-    pub fn command_line(&self) -> String {
-        let mut words = vec![
-            self.package.clone(),
-            "--addr".to_string(),
-            "127.0.0.1:0".to_string(),
-        ];
-        words.extend(self.args.iter().cloned());
-        words.join(" ")
-    }
-}
-
-/// The rows `options` asks for, in order: stages first, then variants, each expanded over
-/// the sweep's values.
-pub fn plan(options: &CompareOptions) -> Vec<RowPlan> {
-    let stages = match (&options.stages, &options.sweep) {
-        (Some(stages), _) => stages.clone(),
-        (None, Some(_)) => vec![7, 8],
-        (None, None) if !options.variants.is_empty() => Vec::new(),
-        (None, None) => spec::STAGES.iter().map(|(n, _, _)| *n).collect(),
-    };
-    let mut bases: Vec<(u8, String, Vec<String>)> = stages
-        .iter()
-        .map(|&stage| {
-            (
-                stage,
-                format!("{stage} {}", spec::short_name_of(stage)),
-                Vec::new(),
-            )
-        })
-        .collect();
-    bases.extend(
-        options
-            .variants
-            .iter()
-            .map(|v| (v.stage, v.label.clone(), v.args.clone())),
-    );
-
-    let default_requests = if options.quick {
-        QUICK_REQUESTS
-    } else {
-        DEFAULT_REQUESTS
-    };
-    let default_concurrency = if options.quick {
-        QUICK_CONCURRENCY
-    } else {
-        DEFAULT_CONCURRENCY
-    };
-    let requests = options.requests.unwrap_or(default_requests).max(1);
-    let concurrency = options.concurrency.unwrap_or(default_concurrency).max(1);
-
-    let mut rows = Vec::new();
-    for (stage, base_label, base_args) in bases {
-        let quick: Vec<String> = if options.quick {
-            quick_args(stage).iter().map(|s| s.to_string()).collect()
-        } else {
-            Vec::new()
-        };
-        let points: Vec<Option<SweepPoint>> = match &options.sweep {
-            Some(sweep) => sweep
-                .values
-                .iter()
-                .map(|value| {
-                    Some(SweepPoint {
-                        knob: sweep.knob.clone(),
-                        value: value.clone(),
-                    })
-                })
-                .collect(),
-            None => vec![None],
-        };
-        for point in points {
-            let swept: Vec<String> = match (&point, &options.sweep) {
-                (Some(point), Some(sweep)) => vec![sweep.flag(), point.value.clone()],
-                _ => Vec::new(),
-            };
-            let args = spec::merge_args(&[&quick, &base_args, &swept]);
-            let mut label = base_label.clone();
-            if let Some(point) = &point {
-                label.push_str(&format!(", {}={}", point.knob, point.value));
-            }
-            // Only the quick flags that survived the merge are worth naming in the label.
-            let quick_kept: Vec<&String> = quick
-                .iter()
-                .filter(|word| word.starts_with("--"))
-                .filter(|flag| {
-                    !base_args.contains(flag) && swept.first().is_none_or(|s| s != *flag)
-                })
-                .collect();
-            if !quick_kept.is_empty() {
-                let shown: Vec<String> = quick_kept
-                    .iter()
-                    .map(|flag| {
-                        let value = quick
-                            .iter()
-                            .position(|w| w == *flag)
-                            .and_then(|i| quick.get(i + 1))
-                            .cloned()
-                            .unwrap_or_default();
-                        format!("{flag} {value}")
-                    })
-                    .collect();
-                label.push_str(&format!(" (quick: {})", shown.join(" ")));
-            }
-            let mut notes = Vec::new();
-            let (row_requests, row_concurrency) = if stage == 4 {
-                let small = (
-                    requests.min(STAGE4_REQUESTS),
-                    concurrency.min(STAGE4_CONCURRENCY),
-                );
-                notes.push(format!(
-                    "stage 4 gets {} requests at concurrency {}: it applies one event at a time under its lock (2/s at --work-ms 500), so the {requests}-request burst would need minutes and mostly time out",
-                    small.0, small.1
-                ));
-                small
-            } else {
-                (requests, concurrency)
-            };
-            rows.push(RowPlan {
-                label,
-                stage,
-                package: spec::package_of(stage).unwrap_or("?").to_string(),
-                args,
-                requests: row_requests,
-                concurrency: row_concurrency,
-                sweep: point,
-                notes,
-            });
-        }
-    }
-    rows
 }
 
 /// Latency of one class, in microseconds (`None` where there were no samples).
@@ -476,7 +299,7 @@ pub async fn run_row(
         .map(|(before, after)| after.saturating_sub(before))
         .filter(|count| *count > 0);
     let bound = exit_bound(&check);
-    let shutdown = process.stop(bound, plan.stage == 1).await;
+    let shutdown = process.stop(bound, plan.ended_by_sigint()).await;
     let wall = started_at.elapsed().as_secs_f64();
     let mut row = RowResult::from_reports(plan, binary.to_path_buf(), run, check, shutdown, wall);
     // Overflows are counted machine-wide, so they explain the row's tail only when the row
@@ -635,78 +458,6 @@ pub async fn run_compare(options: &CompareOptions) -> Result<CompareReport, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn labels(rows: &[RowPlan]) -> Vec<&str> {
-        rows.iter().map(|r| r.label.as_str()).collect()
-    }
-
-    #[test]
-    fn default_plan_is_eight_stages_with_a_small_stage_4() {
-        let rows = plan(&CompareOptions::default());
-        assert_eq!(rows.len(), 8);
-        assert_eq!(rows[0].label, "1 blocking");
-        let stage4 = &rows[3];
-        assert_eq!((stage4.requests, stage4.concurrency), (20, 4));
-        assert!(!stage4.notes.is_empty());
-        assert_eq!((rows[6].requests, rows[6].concurrency), (5000, 200));
-        assert_eq!(rows[6].command_line(), "stage7 --addr 127.0.0.1:0");
-    }
-
-    #[test]
-    fn quick_plan_shrinks_load_and_slow_queues_in_plain_sight() {
-        let rows = plan(&CompareOptions {
-            quick: true,
-            ..CompareOptions::default()
-        });
-        assert_eq!(rows[0].requests, QUICK_REQUESTS);
-        let stage5 = &rows[4];
-        assert_eq!(
-            stage5.args,
-            ["--capacity", "20", "--work-ms", "100"].map(String::from)
-        );
-        assert!(stage5.label.contains("quick: --capacity 20 --work-ms 100"));
-        assert!(stage5
-            .command_line()
-            .ends_with("--capacity 20 --work-ms 100"));
-    }
-
-    #[test]
-    fn sweep_defaults_to_stages_7_and_8_and_overrides_quick_flags() {
-        let rows = plan(&CompareOptions {
-            quick: true,
-            sweep: Some(spec::parse_sweep("capacity=5,10").expect("valid sweep")),
-            ..CompareOptions::default()
-        });
-        assert_eq!(
-            labels(&rows),
-            [
-                "7 contention, capacity=5",
-                "7 contention, capacity=10",
-                "8 sharding, capacity=5",
-                "8 sharding, capacity=10"
-            ]
-        );
-        assert_eq!(rows[1].args, ["--capacity", "10"].map(String::from));
-    }
-
-    #[test]
-    fn variants_alone_replace_the_default_stages() {
-        let variant = spec::parse_variant("8 lock only: --capacity 100 --work-ms 100 --hold-ms 10")
-            .expect("valid variant");
-        let rows = plan(&CompareOptions {
-            variants: vec![variant.clone()],
-            ..CompareOptions::default()
-        });
-        assert_eq!(labels(&rows), ["8 lock only"]);
-        let rows = plan(&CompareOptions {
-            stages: Some(vec![7]),
-            variants: vec![variant],
-            requests: Some(300),
-            ..CompareOptions::default()
-        });
-        assert_eq!(labels(&rows), ["7 contention", "8 lock only"]);
-        assert!(rows.iter().all(|r| r.requests == 300));
-    }
 
     #[test]
     fn summary_line_parses() {

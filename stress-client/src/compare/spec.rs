@@ -4,37 +4,12 @@
 //! handing the stage a flag twice (clap would refuse that). Tested by
 //! `cargo test -p stress-client compare::spec`.
 
+use super::stages;
 use serde::Serialize;
-
-/// The eight stages: number, package (= binary) name, and the short name used in row labels.
-pub const STAGES: [(u8, &str, &str); 8] = [
-    (1, "stage1", "blocking"),
-    (2, "stage2", "async"),
-    (3, "stage3", "json"),
-    (4, "stage4", "shared-state"),
-    (5, "stage5", "backpressure"),
-    (6, "stage6", "workers"),
-    (7, "stage7", "contention"),
-    (8, "stage8", "sharding"),
-];
-
-pub fn package_of(stage: u8) -> Option<&'static str> {
-    STAGES
-        .iter()
-        .find(|(number, _, _)| *number == stage)
-        .map(|(_, package, _)| *package)
-}
-
-pub fn short_name_of(stage: u8) -> &'static str {
-    STAGES
-        .iter()
-        .find(|(number, _, _)| *number == stage)
-        .map_or("?", |(_, _, name)| *name)
-}
 
 fn parse_stage_number(text: &str) -> Result<u8, String> {
     match text.trim().parse::<u8>() {
-        Ok(stage) if package_of(stage).is_some() => Ok(stage),
+        Ok(stage) if stages::facts(stage).is_some() => Ok(stage),
         _ => Err(format!(
             "{:?} is not a stage: use a number from 1 to 8",
             text.trim()
@@ -89,7 +64,10 @@ pub fn parse_variant(text: &str) -> Result<Variant, String> {
     check_args(&args)?;
     let label = if name.is_empty() {
         if args.is_empty() {
-            format!("{stage} {}", short_name_of(stage))
+            format!(
+                "{stage} {}",
+                stages::facts(stage).map_or("?", |f| f.short_name)
+            )
         } else {
             format!("{stage} {}", args.join(" "))
         }
