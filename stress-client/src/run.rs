@@ -368,6 +368,8 @@ async fn run_phase(
     merged
 }
 
+/// One of the `concurrency` tasks: takes the next event until the load is used up or the
+/// run is stopped, sends it, and records what came back.
 async fn load_task(phase: Arc<Phase>) -> TaskResult {
     let config = &phase.config;
     let mut result = TaskResult::default();
@@ -392,68 +394,98 @@ async fn load_task(phase: Arc<Phase>) -> TaskResult {
                 () = config.stop.stopped() => break,
             }
         }
-        body.clear();
-        // Serializing a struct of strings and an integer into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut body, event);
-        request.clear();
-        let target = &config.target;
-        write_post(
-            &mut request,
-            &target.host_header,
-            &target.events_path,
-            &body,
-            !config.keep_alive,
-        );
+        format_request(&mut request, &mut body, event, config);
 
         let start = Instant::now();
-        let exchanged = exchange(&mut connection, target, &request, config.timeout).await;
+        let exchanged = exchange(&mut connection, &config.target, &request, config.timeout).await;
         let end = Instant::now();
 
-        let outcome = match &exchanged {
+        let outcome = result.record_outcome(&exchanged, connection.as_ref(), event);
+        let keep = matches!(&exchanged, Ok(ResponseHead { close: false, .. })) && config.keep_alive;
+        if !keep {
+            connection = None;
+        }
+        result.record_timing(outcome, intended, start, end);
+        phase.done.fetch_add(1, Ordering::Relaxed);
+    }
+    result
+}
+
+/// The complete POST of `event` into `request`, reusing both buffers: the hot path
+/// allocates nothing per request.
+fn format_request(request: &mut Vec<u8>, body: &mut Vec<u8>, event: &Event, config: &LoadConfig) {
+    body.clear();
+    // Serializing a struct of strings and an integer into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *body, event);
+    request.clear();
+    let target = &config.target;
+    write_post(
+        request,
+        &target.host_header,
+        &target.events_path,
+        body,
+        !config.keep_alive,
+    );
+}
+
+impl TaskResult {
+    /// Classifies one exchange into the tally and the ledger (accepted, or ambiguous when
+    /// the request may have reached the server without an answer).
+    fn record_outcome(
+        &mut self,
+        exchanged: &Result<ResponseHead, ExchangeError>,
+        connection: Option<&HttpConnection>,
+        event: &Event,
+    ) -> Outcome {
+        let outcome = match exchanged {
             Ok(head) => {
                 let outcome = Outcome::from_status(head.status);
                 let status = head.status;
-                let body = connection.as_ref().map(|c| c.body()).unwrap_or_default();
-                result
-                    .tally
+                let body = connection.map(|c| c.body()).unwrap_or_default();
+                self.tally
                     .record(outcome, || format!("HTTP {status}: {}", excerpt(body, 120)));
                 outcome
             }
             Err(error) => {
                 let outcome = Outcome::from_error(error);
-                result.tally.record(outcome, || error.to_string());
+                self.tally.record(outcome, || error.to_string());
                 if error.request_may_have_arrived() {
-                    result.ledger.ambiguous += 1;
-                    result.ledger.ambiguous_amounts.push(event.amount);
+                    self.ledger.ambiguous += 1;
+                    self.ledger.ambiguous_amounts.push(event.amount);
                 }
                 outcome
             }
         };
-        let keep = matches!(&exchanged, Ok(ResponseHead { close: false, .. })) && config.keep_alive;
-        if !keep {
-            connection = None;
-        }
-        result.ledger.sent += 1;
+        self.ledger.sent += 1;
         if outcome == Outcome::Accepted {
-            result.ledger.accepted += 1;
-            result.ledger.accepted_amount_sum += event.amount;
+            self.ledger.accepted += 1;
+            self.ledger.accepted_amount_sum += event.amount;
         }
+        outcome
+    }
+
+    /// Latency from the intended start (open loop) or the actual one, the actual latency
+    /// beside it in open loop, and whether the request left late.
+    fn record_timing(
+        &mut self,
+        outcome: Outcome,
+        intended: Option<Instant>,
+        start: Instant,
+        end: Instant,
+    ) {
         let from = intended.unwrap_or(start);
-        result
-            .corrected
+        self.corrected
             .record(outcome, end.saturating_duration_since(from));
         if let Some(due) = intended {
-            result.uncorrected.record(outcome, end - start);
+            self.uncorrected.record(outcome, end - start);
             if start.saturating_duration_since(due) > LATE_THRESHOLD {
-                result.late += 1;
+                self.late += 1;
             }
         }
-        result.first_start = min_opt(result.first_start, Some(from));
-        result.last_start = result.last_start.max(Some(start));
-        result.last_end = result.last_end.max(Some(end));
-        phase.done.fetch_add(1, Ordering::Relaxed);
+        self.first_start = min_opt(self.first_start, Some(from));
+        self.last_start = self.last_start.max(Some(start));
+        self.last_end = self.last_end.max(Some(end));
     }
-    result
 }
 
 /// Connects when needed, then sends, all within `timeout`. The one deadline is applied to
