@@ -1,23 +1,27 @@
 //! The stage processes `compare` drives: build them (`cargo build --release`), find them
 //! (`cargo metadata`'s `target_directory`, so `CARGO_TARGET_DIR` is honoured), start one on
 //! `127.0.0.1:0` and read its `listening on` line within a bound, then stop it with SIGINT
-//! and check it exits 0 within a bound. Every wait is bounded: a stage that hangs becomes a
-//! failed row, never a hung comparison.
+//! and check it exits 0 within a bound. The stages run under `tokio::process`: their exit
+//! and their output lines are awaited under `tokio::time::timeout`, never polled. Every wait
+//! is bounded: a stage that hangs becomes a failed row, never a hung comparison.
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::time::Instant;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{timeout, Instant};
 
 /// How long a stage may take from spawn to its `listening on` line.
 pub const STARTUP_BOUND: Duration = Duration::from_secs(10);
 /// After a second SIGINT the stages exit at once; this is only for a truly stuck one.
 const FORCED_EXIT_BOUND: Duration = Duration::from_secs(2);
-const POLL: Duration = Duration::from_millis(20);
+/// How long the output of a stage that has exited may take to reach the end of its pipes.
+const PIPE_DRAIN_BOUND: Duration = Duration::from_secs(1);
 /// Stderr lines kept per stage, for the reason shown when it fails.
 const STDERR_TAIL: usize = 20;
 
@@ -30,8 +34,10 @@ fn workspace_manifest() -> PathBuf {
 }
 
 /// `cargo run` hands its own path down in `CARGO`; a plain `cargo` from PATH otherwise.
-fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+/// A std command: `cargo metadata` and `cargo build` run to completion, the build on a
+/// blocking thread of its own.
+fn cargo() -> std::process::Command {
+    std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
 /// Which cargo profile to build and run: compare measures release builds; its own test
@@ -145,15 +151,20 @@ fn build_together(
     ))
 }
 
-/// A started stage. Dropping it kills the process if it is still running, so no early
-/// return or panic in compare leaves a server behind.
+/// A started stage. It is spawned with `kill_on_drop`, so no early return or panic in
+/// compare leaves a server behind.
 pub struct StageProcess {
     child: Child,
     pub addr: SocketAddr,
-    stdout_lines: Receiver<String>,
+    /// Lines from the stage's stdout, read by a task of their own: the pipe must keep
+    /// draining during the run (a full pipe would block the stage's println).
+    stdout_lines: mpsc::UnboundedReceiver<String>,
     /// Everything printed on stdout after the `listening on` line, as far as read.
     pub stdout_after_banner: Vec<String>,
+    /// The last lines of stderr, for the reason shown when the stage fails.
     stderr_tail: Arc<Mutex<Vec<String>>>,
+    /// The task filling `stderr_tail`; it ends when the pipe closes.
+    stderr_reader: Option<JoinHandle<()>>,
 }
 
 /// How a stage's run ended, for its row.
@@ -182,56 +193,55 @@ impl StageProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let stdout_lines = read_lines(child.stdout.take());
         let stderr_tail = Arc::new(Mutex::new(Vec::new()));
-        keep_tail(child.stderr.take(), Arc::clone(&stderr_tail));
+        let stderr_reader = keep_tail(child.stderr.take(), Arc::clone(&stderr_tail));
         let mut process = Self {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stdout_lines,
             stdout_after_banner: Vec::new(),
             stderr_tail,
+            stderr_reader,
         };
-        let deadline = Instant::now() + STARTUP_BOUND;
-        loop {
-            match process.stdout_lines.try_recv() {
-                Ok(line) => {
-                    let Some(url) = line.strip_prefix("listening on http://") else {
-                        return Err(process.fail_start(format!(
-                            "its first line was {line:?}, not \"listening on http://IP:PORT\""
-                        )));
-                    };
-                    let Ok(addr) = url.trim().parse::<SocketAddr>() else {
-                        return Err(process.fail_start(format!(
-                            "cannot read an address from its first line {line:?}"
-                        )));
-                    };
-                    process.addr = addr;
-                    return Ok(process);
-                }
-                Err(TryRecvError::Disconnected) => {
-                    // Stdout closed: the process has ended or is about to.
-                    let status = process.wait_exit(Duration::from_secs(1)).await;
-                    let how = status.map_or("closed its stdout".into(), |s| describe_status(&s));
-                    return Err(process.fail_start(format!("it {how} before listening")));
-                }
-                Err(TryRecvError::Empty) => {}
+        let first_line = match timeout(STARTUP_BOUND, process.stdout_lines.recv()).await {
+            Ok(Some(line)) => line,
+            Ok(None) => {
+                // Stdout closed: the process has ended or is about to.
+                let status = process.wait_exit(Duration::from_secs(1)).await;
+                let how = status.map_or("closed its stdout".into(), |s| describe_status(&s));
+                return Err(process
+                    .fail_start(format!("it {how} before listening"))
+                    .await);
             }
-            if Instant::now() >= deadline {
-                return Err(process.fail_start(format!(
+            Err(_) => {
+                let reason = format!(
                     "no \"listening on\" line within {} s",
                     STARTUP_BOUND.as_secs()
-                )));
+                );
+                return Err(process.fail_start(reason).await);
             }
-            tokio::time::sleep(POLL).await;
-        }
+        };
+        let Some(url) = first_line.strip_prefix("listening on http://") else {
+            let reason =
+                format!("its first line was {first_line:?}, not \"listening on http://IP:PORT\"");
+            return Err(process.fail_start(reason).await);
+        };
+        let Ok(addr) = url.trim().parse::<SocketAddr>() else {
+            let reason = format!("cannot read an address from its first line {first_line:?}");
+            return Err(process.fail_start(reason).await);
+        };
+        process.addr = addr;
+        Ok(process)
     }
 
-    fn fail_start(&mut self, reason: String) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    async fn fail_start(&mut self, reason: String) -> String {
+        let _ = self.child.kill().await;
+        // The stderr task may still hold the line that explains the failure.
+        self.drain_stderr().await;
         match self.last_stderr_line() {
             Some(line) => format!("failed to start: {reason}; stderr: {line}"),
             None => format!("failed to start: {reason}"),
@@ -260,21 +270,26 @@ impl StageProcess {
     }
 
     async fn wait_exit(&mut self, bound: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + bound;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        timeout(bound, self.child.wait()).await.ok()?.ok()
     }
 
-    fn collect_stdout(&mut self) {
-        while let Ok(line) = self.stdout_lines.try_recv() {
-            self.stdout_after_banner.push(line);
+    /// After the stage has exited: every stdout line up to the end of the pipe, within a
+    /// bound (a grandchild holding the pipe open must not hang the comparison).
+    async fn collect_stdout(&mut self) {
+        let lines = &mut self.stdout_lines;
+        let after_banner = &mut self.stdout_after_banner;
+        let _ = timeout(PIPE_DRAIN_BOUND, async {
+            while let Some(line) = lines.recv().await {
+                after_banner.push(line);
+            }
+        })
+        .await;
+    }
+
+    /// Waits (bounded) for the stderr task to store the last lines of a stage that exited.
+    async fn drain_stderr(&mut self) {
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = timeout(PIPE_DRAIN_BOUND, reader).await;
         }
     }
 
@@ -283,23 +298,11 @@ impl StageProcess {
     /// `sigint_ends_it` is for stage 1, which has no shutdown handling by design.
     pub async fn stop(mut self, bound: Duration, sigint_ends_it: bool) -> Shutdown {
         if let Some(status) = self.exited() {
-            self.collect_stdout();
-            return Shutdown {
-                clean: false,
-                description: format!(
-                    "died during the run: it {}{}",
-                    describe_status(&status),
-                    self.last_stderr_line()
-                        .map(|line| format!("; stderr: {line}"))
-                        .unwrap_or_default()
-                ),
-                summary_line: self.summary_line(),
-            };
+            return self.died_during_run(status).await;
         }
         let asked = Instant::now();
-        if let Err(reason) = send_sigint(self.child.id()) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        if let Err(reason) = self.interrupt().await {
+            let _ = self.child.kill().await;
             return Shutdown {
                 clean: false,
                 description: format!("could not send SIGINT ({reason}); killed"),
@@ -308,54 +311,84 @@ impl StageProcess {
         }
         let status = self.wait_exit(bound).await;
         let waited = asked.elapsed().as_secs_f64();
-        // The reader thread may still be delivering the final summary line.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        self.collect_stdout();
-        let summary_line = self.summary_line();
-        match status {
-            Some(status) if status.success() => Shutdown {
-                clean: true,
-                description: format!("exit 0 {waited:.2} s after SIGINT"),
-                summary_line,
-            },
-            Some(status) if sigint_ends_it && ended_by_sigint(&status) => Shutdown {
-                clean: true,
-                description: format!(
-                    "ended by SIGINT after {waited:.2} s (stage 1 has no shutdown handling, by design)"
-                ),
-                summary_line,
-            },
-            Some(status) => Shutdown {
+        let Some(status) = status else {
+            let forced = self.force_exit().await;
+            self.collect_stdout().await;
+            return Shutdown {
                 clean: false,
                 description: format!(
+                    "did not exit within {:.0} s of SIGINT; {forced}",
+                    bound.as_secs_f64()
+                ),
+                summary_line: self.summary_line(),
+            };
+        };
+        self.collect_stdout().await;
+        let summary_line = self.summary_line();
+        let (clean, description) = if status.success() {
+            (true, format!("exit 0 {waited:.2} s after SIGINT"))
+        } else if sigint_ends_it && ended_by_sigint(&status) {
+            (
+                true,
+                format!(
+                    "ended by SIGINT after {waited:.2} s (stage 1 has no shutdown handling, by design)"
+                ),
+            )
+        } else {
+            self.drain_stderr().await;
+            (
+                false,
+                format!(
                     "{} {waited:.2} s after SIGINT, expected exit 0{}",
                     describe_status(&status),
-                    self.last_stderr_line()
-                        .map(|line| format!("; stderr: {line}"))
-                        .unwrap_or_default()
+                    self.stderr_suffix()
                 ),
-                summary_line,
-            },
+            )
+        };
+        Shutdown {
+            clean,
+            description,
+            summary_line,
+        }
+    }
+
+    async fn died_during_run(&mut self, status: ExitStatus) -> Shutdown {
+        self.collect_stdout().await;
+        self.drain_stderr().await;
+        Shutdown {
+            clean: false,
+            description: format!(
+                "died during the run: it {}{}",
+                describe_status(&status),
+                self.stderr_suffix()
+            ),
+            summary_line: self.summary_line(),
+        }
+    }
+
+    /// A second SIGINT (the stages quit at once on it), then a kill.
+    async fn force_exit(&mut self) -> &'static str {
+        let _ = self.interrupt().await;
+        match self.wait_exit(FORCED_EXIT_BOUND).await {
+            Some(_) => "a second SIGINT ended it",
             None => {
-                let _ = send_sigint(self.child.id());
-                let forced = match self.wait_exit(FORCED_EXIT_BOUND).await {
-                    Some(_) => "a second SIGINT ended it",
-                    None => {
-                        let _ = self.child.kill();
-                        let _ = self.child.wait();
-                        "killed after a second SIGINT did not end it either"
-                    }
-                };
-                Shutdown {
-                    clean: false,
-                    description: format!(
-                        "did not exit within {:.0} s of SIGINT; {forced}",
-                        bound.as_secs_f64()
-                    ),
-                    summary_line,
-                }
+                let _ = self.child.kill().await;
+                "killed after a second SIGINT did not end it either"
             }
         }
+    }
+
+    async fn interrupt(&self) -> Result<(), String> {
+        match self.child.id() {
+            Some(pid) => send_sigint(pid).await,
+            None => Err("it has already exited".into()),
+        }
+    }
+
+    fn stderr_suffix(&self) -> String {
+        self.last_stderr_line()
+            .map(|line| format!("; stderr: {line}"))
+            .unwrap_or_default()
     }
 
     fn summary_line(&self) -> Option<String> {
@@ -367,24 +400,16 @@ impl StageProcess {
     }
 }
 
-impl Drop for StageProcess {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// `kill -INT PID`: std has no signal API and this keeps `unsafe` and a libc binding out
 /// of the crate.
-fn send_sigint(pid: u32) -> Result<(), String> {
+async fn send_sigint(pid: u32) -> Result<(), String> {
     let status = Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
+        .await
         .map_err(|e| format!("cannot run kill: {e}"))?;
     if status.success() {
         Ok(())
@@ -418,14 +443,13 @@ pub fn describe_status(status: &ExitStatus) -> String {
     }
 }
 
-/// Reads lines on a thread of its own: the pipe must keep draining (a full pipe would block
-/// the stage's println), and std pipes have no async read.
-fn read_lines(pipe: Option<impl Read + Send + 'static>) -> Receiver<String> {
-    let (sender, receiver) = mpsc::channel();
+/// Forwards the stage's stdout line by line until the pipe closes.
+fn read_lines(pipe: Option<ChildStdout>) -> mpsc::UnboundedReceiver<String> {
+    let (sender, receiver) = mpsc::unbounded_channel();
     if let Some(pipe) = pipe {
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(pipe).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
                 if sender.send(line).is_err() {
                     break;
                 }
@@ -435,11 +459,12 @@ fn read_lines(pipe: Option<impl Read + Send + 'static>) -> Receiver<String> {
     receiver
 }
 
-fn keep_tail(pipe: Option<impl Read + Send + 'static>, tail: Arc<Mutex<Vec<String>>>) {
-    if let Some(pipe) = pipe {
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
+/// Keeps the last `STDERR_TAIL` lines of the stage's stderr, until the pipe closes.
+fn keep_tail(pipe: Option<ChildStderr>, tail: Arc<Mutex<Vec<String>>>) -> Option<JoinHandle<()>> {
+    pipe.map(|pipe| {
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(pipe).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
                 if let Ok(mut tail) = tail.lock() {
                     if tail.len() == STDERR_TAIL {
                         tail.remove(0);
@@ -447,6 +472,6 @@ fn keep_tail(pipe: Option<impl Read + Send + 'static>, tail: Arc<Mutex<Vec<Strin
                     tail.push(line);
                 }
             }
-        });
-    }
+        })
+    })
 }
