@@ -55,7 +55,10 @@ async fn burst_against_a_queue_is_classified_and_nothing_is_lost() {
     assert_eq!(check.server_accepted, accepted);
     assert_eq!(check.server_rejected, rejected);
     assert_eq!(check.balance_delta, run.ledger.accepted_amount_sum);
-    assert!(check.expected_accepted.is_some() && check.model.is_some());
+    // The test server's /stats: 2 workers × 1000 / 20 ms, capacity 5.
+    assert_eq!(check.model.as_ref().map(|m| m.jobs_per_sec), Some(100.0));
+    let burst = 5.0 + 2.0 + 100.0 * (run.send_duration_secs - 0.020).max(0.0);
+    assert_eq!(check.expected_accepted, Some(burst.min(200.0)));
     assert!(check.measured_jobs_per_sec.is_some_and(|j| j > 0.0));
     assert_eq!(run.latency.accepted.n, accepted);
     assert_eq!(run.latency.rejected.n, rejected);
@@ -191,10 +194,14 @@ async fn open_loop_reports_both_latencies_and_late_starts() {
     let server = support::events_server(EventsConfig {
         capacity: 1000,
         work: Duration::from_millis(1),
+        answer_delay: Duration::from_millis(10),
         ..EventsConfig::default()
     })
     .await;
-    let mut config = config(server.addr, 4);
+    // One connection to a server that takes at least 10 ms per answer, asked for one
+    // request every 2.5 ms: request k cannot start before k × 10 ms though it was due at
+    // k × 2.5 ms, so every request after the first starts late.
+    let mut config = config(server.addr, 1);
     config.rate = Some(400.0);
     let run = run_load(&config, &load(40, 5)).await;
     assert_eq!(run.tally.count(Outcome::Accepted), 40);
@@ -204,9 +211,18 @@ async fn open_loop_reports_both_latencies_and_late_starts() {
         .expect("open loop keeps both");
     assert_eq!(uncorrected.all.n, 40);
     assert_eq!(run.latency.all.n, 40);
-    assert!(run.late_starts.is_some());
-    // Measured from an earlier instant, corrected latency can only be longer.
-    assert!(run.latency.all.max_micros >= uncorrected.all.max_micros);
+    assert!(
+        run.late_starts.is_some_and(|late| late >= 39),
+        "{:?}",
+        run.late_starts
+    );
+    // The last request was due at 39 × 2.5 ms = 97.5 ms and cannot end before 40 × 10 ms:
+    // measured from when it was due, it took at least 302.5 ms.
+    assert!(
+        run.latency.all.max_micros >= 300_000,
+        "corrected max {} µs",
+        run.latency.all.max_micros
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,11 +249,21 @@ async fn a_stopped_run_reports_what_it_sent() {
     let mut config = config(server.addr, 2);
     config.timeout = Duration::from_millis(200);
     let stop = config.stop.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    // Stop once both connections have a request in flight: each of those still ends (in a
+    // timeout) and is reported, so at least 2 requests, and far fewer than 1000.
+    let stop_when_busy = async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while server.connections() < 2 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the client never opened 2 connections"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         stop.stop();
-    });
-    let run = run_load(&config, &load(1000, 5)).await;
+    };
+    let load = load(1000, 5);
+    let (run, ()) = tokio::join!(run_load(&config, &load), stop_when_busy);
     assert!(run.stopped_early);
     assert!(run.requests >= 2 && run.requests < 1000, "{}", run.requests);
     assert_eq!(run.tally.count(Outcome::Timeout), run.requests);

@@ -61,6 +61,8 @@ struct Counters {
     balances: Mutex<HashMap<String, i64>>,
     /// Bodies in order of arrival, for determinism tests.
     arrivals: Mutex<Vec<String>>,
+    /// Connections the silent server accepted: a test waits on it instead of sleeping.
+    connections: AtomicU64,
 }
 
 pub struct TestServer {
@@ -90,6 +92,10 @@ impl TestServer {
 
     pub fn processed(&self) -> u64 {
         self.counters.processed.load(Ordering::SeqCst)
+    }
+
+    pub fn connections(&self) -> u64 {
+        self.counters.connections.load(Ordering::SeqCst)
     }
 }
 
@@ -353,15 +359,20 @@ pub async fn silent_server() -> TestServer {
         .await
         .expect("bind loopback");
     let addr = listener.local_addr().expect("bound address");
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            held.push(stream);
+    let counters = Arc::new(Counters::default());
+    let task = tokio::spawn({
+        let counters = Arc::clone(&counters);
+        async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+                counters.connections.fetch_add(1, Ordering::SeqCst);
+            }
         }
     });
     TestServer {
         addr,
-        counters: Arc::new(Counters::default()),
+        counters,
         task,
     }
 }
