@@ -382,3 +382,27 @@ pub fn write_json<T: Serialize>(path: &std::path::Path, document: &T) -> Result<
     let text = serde_json::to_string_pretty(document).map_err(|e| format!("JSON encoding: {e}"))?;
     std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_leads_and_the_command_fields_sit_beside_it() {
+        #[derive(Serialize)]
+        struct Body {
+            url: &'static str,
+        }
+        let document = JsonEnvelope::new(
+            "garbage",
+            "stress-client garbage X",
+            false,
+            Body { url: "X" },
+        );
+        let text = serde_json::to_string(&document).expect("serializable");
+        assert_eq!(
+            text,
+            r#"{"schema_version":1,"command":"garbage","invocation":"stress-client garbage X","ok":false,"url":"X"}"#
+        );
+    }
+}

@@ -111,6 +111,13 @@ async fn met_expectations_exit_0_and_write_json() {
             .expect("valid JSON");
     let _ = std::fs::remove_file(&json);
     assert_eq!(document["schema_version"], 1);
+    // The envelope every --json file shares: the command, and how it was invoked.
+    assert_eq!(document["command"], "run");
+    let invocation = document["invocation"].as_str().unwrap_or_default();
+    assert!(
+        invocation.starts_with("stress-client run ") && invocation.contains("--requests=60"),
+        "{invocation}"
+    );
     assert_eq!(document["run"]["requests"], 60);
     assert_eq!(document["check"]["verdict"], "ok");
     assert_eq!(document["ok"], true);
