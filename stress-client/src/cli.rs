@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use stress_client::check::{CheckOptions, CheckReport};
-use stress_client::compare;
+use stress_client::compare::{
+    self, DEFAULT_CONCURRENCY, DEFAULT_REQUESTS, QUICK_CONCURRENCY, QUICK_REQUESTS,
+};
 use stress_client::expect;
 use stress_client::garbage;
 use stress_client::load::{Load, LoadSpec};
@@ -114,14 +116,7 @@ struct GarbageArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:
-  stress-client compare                                  all eight stages (about 2 minutes)
-  stress-client compare --quick                          smaller load and queues (seconds)
-  stress-client compare --stages 7 --variant \"8: --capacity 100 --work-ms 100 --hold-ms 10\"
-  stress-client compare --stages 7,8 --sweep workers=1,2,4,8,16,32,64 --svg sweep.svg
-
-Stage 4 always gets a small load (20 requests at concurrency 4): it applies 2 events/s.
-Exit codes: 0 every row ok, 1 a row failed (start, loss, undrained queue, unclean exit), 2 usage.")]
+#[command(after_help = compare_after_help())]
 struct CompareArgs {
     /// Stages to run, comma-separated [default: 1,...,8; 7,8 with --sweep; none with --variant].
     #[arg(long, value_name = "LIST", value_parser = parse_stage_list)]
@@ -135,11 +130,9 @@ struct CompareArgs {
     /// Smaller load (2000 requests, concurrency 100) and smaller queues on the slow stages (shown per row): well under 30 s.
     #[arg(long)]
     quick: bool,
-    /// Requests per row [default: 5000, 2000 with --quick; stage 4 at most 20].
-    #[arg(long)]
+    #[arg(long, help = capped_help("Requests per row", DEFAULT_REQUESTS, QUICK_REQUESTS, |cap| cap.requests))]
     requests: Option<usize>,
-    /// Connections sending at once [default: 200, 100 with --quick; stage 4 at most 4].
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, help = capped_help("Connections sending at once", DEFAULT_CONCURRENCY, QUICK_CONCURRENCY, |cap| cap.concurrency), value_parser = clap::value_parser!(u64).range(1..=100_000))]
     concurrency: Option<u64>,
     /// Distinct users in the load: user0..user{N-1} (1 = a single hot key).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
@@ -162,6 +155,49 @@ struct CompareArgs {
     /// No progress on stderr (it is shown only on a terminal anyway).
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// `compare --help`'s closing text. The capped stages' numbers come from the stage table, so
+/// the help cannot drift from what compare does.
+fn compare_after_help() -> String {
+    let mut text = String::from(
+        "Examples:
+  stress-client compare                                  all eight stages (about 2 minutes)
+  stress-client compare --quick                          smaller load and queues (seconds)
+  stress-client compare --stages 7 --variant \"8: --capacity 100 --work-ms 100 --hold-ms 10\"
+  stress-client compare --stages 7,8 --sweep workers=1,2,4,8,16,32,64 --svg sweep.svg
+",
+    );
+    for (number, cap) in capped_stages() {
+        text.push_str(&format!(
+            "\nStage {number} always gets a small load ({} requests at concurrency {}): {}.",
+            cap.requests, cap.concurrency, cap.reason
+        ));
+    }
+    text.push_str("\nExit codes: 0 every row ok, 1 a row failed (start, loss, undrained queue, unclean exit), 2 usage.");
+    text
+}
+
+fn capped_stages() -> impl Iterator<Item = (u8, compare::stages::LoadCap)> {
+    compare::stages::STAGES
+        .iter()
+        .filter_map(|facts| facts.load_cap.map(|cap| (facts.number, cap)))
+}
+
+/// "Requests per row [default: 5000, 2000 with --quick; stage 4 at most 20]."
+fn capped_help(
+    what: &str,
+    default: usize,
+    quick: usize,
+    limit: fn(&compare::stages::LoadCap) -> usize,
+) -> String {
+    let caps: Vec<String> = capped_stages()
+        .map(|(number, cap)| format!("stage {number} at most {}", limit(&cap)))
+        .collect();
+    format!(
+        "{what} [default: {default}, {quick} with --quick; {}]",
+        caps.join(", ")
+    )
 }
 
 /// A newtype for the same reason as `ExpectSpec`: a `Vec` would read as a repeated flag.
