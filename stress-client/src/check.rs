@@ -17,7 +17,7 @@ use tokio::time::Instant;
 pub struct CheckOptions {
     /// Longest wait for the queue to drain; `None` derives it from the model.
     pub drain_timeout: Option<Duration>,
-    /// Distinct users in the load (stage 8's model depends on it).
+    /// Distinct users in the load: with one, a stage's hot-key bound applies.
     pub distinct_users: usize,
     pub progress: bool,
 }

@@ -127,16 +127,18 @@ mod tests {
         serde_json::from_str(json).expect("recorded /stats snapshot parses")
     }
 
-    /// Stage 8 at its defaults, with the hot-key fields its `/stats` publishes.
-    const STAGE8_DEFAULTS: &str = r#"{"stage":8,"name":"sharding",
-        "knobs":{"work_ms":10,"hold_ms":1,"capacity":1000,"workers":16,"map":"dashmap","shards":8},
-        "model_jobs_per_sec":1454.5454545454545,
-        "model_formula":"workers × 1000 / (work_ms + hold_ms) with keys spread over shards",
+    /// Stage 8's `/stats` at its defaults, recorded from `cargo run -p stage8`, with the two
+    /// hot-key fields its `/stats` is gaining (the formula text is illustrative).
+    const STAGE8_DEFAULTS: &str = r#"{"stage":8,"name":"sharding","knobs":{"work_ms":10,
+        "capacity":1000,"workers":16,"hold_ms":1,"map":"dashmap","shards":8,"max_body":65536,
+        "read_timeout_ms":10000},"model_jobs_per_sec":1454.5454545454545,
+        "model_formula":"workers × 1000 / (work_ms + hold_ms) with keys spread over shards; 1000 / hold_ms for one hot key",
         "model_hot_key_jobs_per_sec":1000.0,"model_hot_key_formula":"1000 / hold_ms",
         "accepted":0,"rejected":0,"invalid":0,"processed":0,"queue_depth":0,"capacity":1000,
         "workers":16,"busy_workers":0,"peak_busy_workers":0,"users":0,"balance_total":0,
-        "lock_wait_us":null,"lock_hold_us":null,"lock_holders":0,"peak_lock_holders":0,
-        "rss_bytes":null,"uptime_secs":0.2}"#;
+        "lock_wait_us":{"count":0,"mean":0.0,"p50":0,"p90":0,"p99":0,"max":0},
+        "lock_hold_us":{"count":0,"mean":0.0,"p50":0,"p90":0,"p99":0,"max":0},
+        "lock_holders":0,"peak_lock_holders":0,"rss_bytes":6680576,"uptime_secs":1.012584481}"#;
 
     fn shape(capacity: u64, workers: Option<u64>, knobs: serde_json::Value) -> QueueShape {
         let mut stats = ServerStats::empty_for_tests();
