@@ -371,10 +371,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
 /// Parses the request line and headers if they are all in `buffer`.
 fn parse_head(buffer: &[u8]) -> Result<Option<Head>, Response> {
+    // Before httparse, so that a bare line ending is always this one answer, whatever
+    // else httparse would have tripped over first.
+    if let Some(at) = bare_line_ending(strict_head(buffer)) {
+        return Err(Response::error(
+            400,
+            "bad_request",
+            format!("every line of the head must end in CRLF; byte {at} is a CR or LF alone"),
+        ));
+    }
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut slots);
-    // httparse also ends a line at a bare LF (RFC 9112 §2.2 allows that leniency); we do
-    // not, and check the head it found below.
+    // httparse also ends a line at a bare LF (RFC 9112 §2.2 allows that leniency); we
+    // have just made sure there is none.
     let len = match request.parse(buffer) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
@@ -403,13 +412,6 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, Response> {
     // One read can complete a head that is already over the limit.
     if len > MAX_HEAD_BYTES {
         return Err(headers_too_large());
-    }
-    if let Some(at) = bare_line_ending(&buffer[..len]) {
-        return Err(Response::error(
-            400,
-            "bad_request",
-            format!("every line of the head must end in CRLF; byte {at} is a CR or LF alone"),
-        ));
     }
 
     let method = request.method.unwrap_or_default().to_owned();
@@ -481,11 +483,28 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, Response> {
 fn bare_line_ending(head: &[u8]) -> Option<usize> {
     head.iter().enumerate().position(|(at, &byte)| match byte {
         b'\n' => at == 0 || head[at - 1] != b'\r',
-        b'\r' => head.get(at + 1) != Some(&b'\n'),
+        // A CR that ends the buffer may still get its LF in the next read.
+        b'\r' => head.get(at + 1).is_some_and(|&next| next != b'\n'),
         _ => false,
     })
 }
 // ANCHOR_END: bare_line_ending
+
+/// The part of `buffer` a CRLF-strict parser would read as the head: up to the first
+/// empty line after the request line, or all of it while that has not arrived. The body
+/// after it may hold any bytes.
+fn strict_head(buffer: &[u8]) -> &[u8] {
+    // Empty lines before the request line are skipped (RFC 9112 §2.2), not an end.
+    let start = buffer
+        .iter()
+        .position(|&byte| byte != b'\r' && byte != b'\n')
+        .unwrap_or(buffer.len());
+    let end = buffer[start..]
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .map_or(buffer.len(), |end| start + end + 4);
+    &buffer[..end]
+}
 
 /// Whether `buffer` holds the start of a HEAD request (httparse skips empty lines before
 /// the request line, and so do we).
