@@ -733,6 +733,12 @@ mod tests {
             .filter(|c| matches!(c.expected, Expected::Error(..)))
             .count();
         assert!(malformed >= 25, "only {malformed} malformed cases");
+        // The cases that must be read to the close: the hidden request and HEAD.
+        let conversations = cases
+            .iter()
+            .filter(|c| matches!(c.expected, Expected::Answers(..)))
+            .count();
+        assert_eq!(conversations, 2);
         let mut names: Vec<_> = cases.iter().map(|c| c.name).collect();
         names.sort_unstable();
         names.dedup();
