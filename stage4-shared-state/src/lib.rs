@@ -211,7 +211,7 @@ async fn route(app: &App, request: &Request) -> Response {
             "method_not_allowed",
             format!("{} /stats is not supported; use GET", request.method),
         )
-        .with_headers(&[("Allow", "GET, HEAD")]),
+        .with_headers(&[("Allow", "GET")]),
         (_, "/events") => Response::error(
             405,
             "method_not_allowed",

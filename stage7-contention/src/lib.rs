@@ -262,7 +262,7 @@ fn route(app: &App, queue: &mpsc::Sender<Event>, request: &Request) -> Response 
             "method_not_allowed",
             format!("{} /stats is not supported; use GET", request.method),
         )
-        .with_headers(&[("Allow", "GET, HEAD")]),
+        .with_headers(&[("Allow", "GET")]),
         (_, "/events") => Response::error(
             405,
             "method_not_allowed",
