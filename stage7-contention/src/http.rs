@@ -373,13 +373,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 fn parse_head(buffer: &[u8]) -> Result<Option<Head>, Response> {
     // Before httparse, so that a bare line ending is always this one answer, whatever
     // else httparse would have tripped over first.
-    if let Some(at) = bare_line_ending(strict_head(buffer)) {
-        return Err(Response::error(
-            400,
-            "bad_request",
-            format!("every line of the head must end in CRLF; byte {at} is a CR or LF alone"),
-        ));
-    }
+    check_line_endings(buffer)?;
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut slots);
     // httparse also ends a line at a bare LF (RFC 9112 §2.2 allows that leniency); we
@@ -471,6 +465,18 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, Response> {
         keep_alive,
         expects_continue,
     }))
+}
+
+/// Refuses a head in which a line ends in anything but CRLF; see [`bare_line_ending`].
+fn check_line_endings(buffer: &[u8]) -> Result<(), Response> {
+    match bare_line_ending(strict_head(buffer)) {
+        None => Ok(()),
+        Some(at) => Err(Response::error(
+            400,
+            "bad_request",
+            format!("every line of the head must end in CRLF; byte {at} is a CR or LF alone"),
+        )),
+    }
 }
 
 // ANCHOR: bare_line_ending
