@@ -3,14 +3,22 @@
 //! Content-Lengths, repeated Content-Lengths, Transfer-Encoding next to Content-Length,
 //! odd header spelling, bytes that are not UTF-8, and JSON nested 100 000 deep. After
 //! every hostile request the server still accepts a valid one.
+//!
+//! The second half is about the wire itself: line endings that are not CRLF (the way
+//! to smuggle a request past a proxy), HEAD answered without a body, request targets
+//! that are not a plain ASCII path, and a client that sends requests but never reads
+//! the answers. Those tests use raw sockets, because what they check is bytes.
 
 mod support;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use support::{assert_error, post, start, Client, VALID};
+use support::{assert_error, post, start, Client, PATIENCE, VALID};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 /// Sends `bytes` on a fresh connection and returns the answer.
 async fn answer_on(addr: SocketAddr, bytes: &[u8]) -> support::Answer {
@@ -204,28 +212,16 @@ async fn bytes_that_are_not_utf8_get_clear_answers() {
         "bad_request",
     );
 
-    // In the path: either refused as syntax or simply not a path we serve; never a
-    // crash, and never a request that reaches the event handler.
+    // In the path: a target is ASCII (RFC 9112 §3.2), so this is a bad request, never
+    // a path we look up.
     let answer = answer_on(addr, b"GET /ev\xff\xfeents HTTP/1.1\r\n\r\n").await;
-    assert!(
-        matches!(
-            (answer.status, answer.reason()),
-            (400, "bad_request") | (404, "not_found")
-        ),
-        "{answer:?}"
-    );
+    assert_error(&answer, 400, "bad_request");
     let answer = answer_on(
         addr,
         b"POST /events\xc3\x28 HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
     )
     .await;
-    assert!(
-        matches!(
-            (answer.status, answer.reason()),
-            (400, "bad_request") | (404, "not_found")
-        ),
-        "{answer:?}"
-    );
+    assert_error(&answer, 400, "bad_request");
 
     // In the body: JSON must be UTF-8, inside a string or outside one.
     let mut client = Client::connect(addr).await;
@@ -282,4 +278,229 @@ async fn json_nested_a_hundred_thousand_deep_is_refused_without_recursing() {
         assert_error(&answer, 400, "invalid_event");
     }
     assert_eq!(client.roundtrip(&post(VALID, "")).await.status, 200);
+}
+
+/// Sends `bytes` on a fresh connection, half-closes, and returns everything the server
+/// sent back until it closed.
+async fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(bytes).await.expect("send");
+    // Half-closing tells the server no more is coming; it still answers what it read.
+    stream.shutdown().await.expect("half-close");
+    let mut received = Vec::new();
+    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut received))
+        .await
+        .expect("the server closed within the patience bound")
+        .ok();
+    received
+}
+
+/// How many answers `bytes` holds: status lines, which follow the previous answer's
+/// body directly (our bodies are JSON and never contain one).
+fn count_answers(bytes: &[u8]) -> usize {
+    bytes
+        .windows(9)
+        .filter(|&window| window == b"HTTP/1.1 ")
+        .count()
+}
+
+// The issue's example: to a proxy that ends lines only at CRLF, `Dummy` is one header
+// whose value runs on to `Content-Length: 23`, the request has no body, and the bytes
+// after the head are a second request. A server that also ends lines at a bare LF reads
+// a Content-Length and takes those bytes as a body; it can be made to answer the hidden
+// request on its own instead (or, here, the other way round). Either way, two parsers
+// see two different conversations. The only safe answer is one 400, then close.
+const SMUGGLED: &[u8] = b"POST /events HTTP/1.1\r\nHost: x\r\nDummy: x\nContent-Length: 23\r\n\r\n\
+GET /hidden HTTP/1.1\r\n\r\n";
+
+#[tokio::test]
+async fn a_request_hidden_behind_a_bare_lf_gets_no_answer_of_its_own() {
+    let addr = start(stage3::Config::default()).await;
+    let received = raw_exchange(addr, SMUGGLED).await;
+    let text = String::from_utf8_lossy(&received);
+    assert_eq!(count_answers(&received), 1, "{text}");
+    assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+    assert!(text.contains(r#""reason":"bad_request""#), "{text}");
+    assert!(text.contains("Connection: close"), "{text}");
+    still_serves(addr).await;
+}
+
+#[tokio::test]
+async fn a_bare_lf_or_cr_anywhere_in_the_head_is_a_bad_request() {
+    let addr = start(stage3::Config::default()).await;
+    let body = VALID;
+    let length = body.len();
+    for head in [
+        format!("POST /events HTTP/1.1\nContent-Length: {length}\r\n\r\n"),
+        format!("POST /events HTTP/1.1\r\nContent-Length: {length}\nHost: x\r\n\r\n"),
+        format!("POST /events HTTP/1.1\r\nContent-Length: {length}\n\n"),
+        format!("POST /events HTTP/1.1\r\nContent-Length: {length}\r\n\n"),
+        format!("POST /events HTTP/1.1\r\nContent-Length: {length}\n\r\n"),
+        format!("\nPOST /events HTTP/1.1\r\nContent-Length: {length}\r\n\r\n"),
+        format!("POST /events HTTP/1.1\rContent-Length: {length}\r\n\r\n"),
+        format!("POST /events HTTP/1.1\r\nHost: x\rContent-Length: {length}\r\n\r\n"),
+        format!("POST /events HTTP/1.1\r\nContent-Length: {length}\r\r\n\r\n"),
+    ] {
+        let request = format!("{head}{body}");
+        let received = raw_exchange(addr, request.as_bytes()).await;
+        let text = String::from_utf8_lossy(&received);
+        assert_eq!(count_answers(&received), 1, "{head:?}: {text}");
+        assert!(text.starts_with("HTTP/1.1 400 "), "{head:?}: {text}");
+        assert!(
+            text.contains(r#""reason":"bad_request""#),
+            "{head:?}: {text}"
+        );
+    }
+    // CRLF before the request line is still tolerated (RFC 9112 §2.2), as it is CRLF.
+    let mut client = Client::connect(addr).await;
+    let mut request = b"\r\n".to_vec();
+    request.extend_from_slice(&post(VALID, ""));
+    assert_eq!(client.roundtrip(&request).await.status, 200);
+}
+
+#[tokio::test]
+async fn head_is_answered_without_a_body_and_the_connection_stays_in_step() {
+    let addr = start(stage3::Config::default()).await;
+    let mut request =
+        b"HEAD /events HTTP/1.1\r\nHost: x\r\n\r\nHEAD /nowhere HTTP/1.1\r\n\r\n".to_vec();
+    request.extend_from_slice(&post(VALID, "Connection: close\r\n"));
+    let received = raw_exchange(addr, &request).await;
+    let text = String::from_utf8_lossy(&received);
+    assert_eq!(count_answers(&received), 3, "{text}");
+
+    // Each answer to HEAD is a head alone, announcing the length a GET-like answer would
+    // have, and the next status line follows right after its blank line.
+    let mut rest = &text[..];
+    for status in ["405", "404"] {
+        let end = rest.find("\r\n\r\n").expect("a complete head") + 4;
+        let head = &rest[..end];
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("Content-Length: "))
+            .and_then(|value| value.parse().ok())
+            .expect("a Content-Length");
+        assert!(length > 0, "the length of the body left out: {head}");
+        rest = &rest[end..];
+        assert!(
+            rest.starts_with("HTTP/1.1 "),
+            "no body after a HEAD answer: {text}"
+        );
+    }
+    assert!(rest.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(rest.ends_with(r#"{"status":"accepted"}"#), "{text}");
+}
+
+#[tokio::test]
+async fn targets_that_are_not_an_ascii_path_are_bad_requests_quoted_nowhere() {
+    let addr = start(stage3::Config::default()).await;
+    for target in [
+        &b"!"[..],
+        b"*",
+        b"events",
+        b"example.com:80",
+        b"ftp://example.com/events",
+        "/caf\u{e9}".as_bytes(),
+        "/\u{202e}stneve".as_bytes(),
+        b"/a\x01b",
+        b"/a\x7fb",
+        b"/\xff",
+    ] {
+        let mut request = b"GET ".to_vec();
+        request.extend_from_slice(target);
+        request.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
+        let answer = answer_on(addr, &request).await;
+        assert_error(&answer, 400, "bad_request");
+        let detail = answer.body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail
+                .bytes()
+                .all(|byte| byte.is_ascii_graphic() || byte == b' '),
+            "{target:?}: raw bytes in {detail:?}"
+        );
+    }
+    // What is still a target: a path, with a query; and the absolute form.
+    let mut client = Client::connect(addr).await;
+    for target in [
+        "/nowhere?x=%C3%A9",
+        "http://example.com/nowhere",
+        "HTTP://x",
+    ] {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let answer = client.roundtrip(request.as_bytes()).await;
+        assert_error(&answer, 404, "not_found");
+    }
+}
+
+/// Pipelines `request` on `stream` as fast as the server takes it, never reading an
+/// answer, and counts the bytes sent in `sent`. Returns once a write fails: the server
+/// has let go of the connection.
+async fn pipeline_without_reading(mut stream: TcpStream, request: Vec<u8>, sent: Arc<AtomicUsize>) {
+    while stream.write_all(&request).await.is_ok() {
+        sent.fetch_add(request.len(), Ordering::Relaxed);
+    }
+}
+
+/// Waits until the slow reader's sending has stalled: the server has stopped reading,
+/// because it is stuck writing answers nobody takes. A precondition only: it makes the
+/// shutdown below start while the server is stuck, and asserts nothing about time.
+async fn wait_until_stalled(sent: &AtomicUsize) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut before = sent.load(Ordering::Relaxed);
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = sent.load(Ordering::Relaxed);
+        if now > 0 && now == before {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the client never stalled"
+        );
+        before = now;
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_let_go_and_does_not_hold_up_shutdown() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let config = stage3::Config {
+        read_timeout: Duration::from_secs(2),
+        ..stage3::Config::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(stage3::run(listener, config, async {
+        let _ = stopped.await;
+    }));
+    // Each request is answered by a 404 that quotes its long path, so the answers fill
+    // the socket buffers between us and the server.
+    let request = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(6000)).into_bytes();
+
+    // Without a shutdown: the write timeout lets go of the connection.
+    let first = TcpStream::connect(addr).await.expect("connect");
+    let sent = Arc::new(AtomicUsize::new(0));
+    tokio::time::timeout(
+        PATIENCE,
+        pipeline_without_reading(first, request.clone(), Arc::clone(&sent)),
+    )
+    .await
+    .expect("the server closed the connection of a client that never reads");
+    assert!(sent.load(Ordering::Relaxed) > 0);
+    still_serves(addr).await;
+
+    // A shutdown that starts while the server is stuck writing still ends.
+    let second = TcpStream::connect(addr).await.expect("connect");
+    let sent = Arc::new(AtomicUsize::new(0));
+    let slow = tokio::spawn(pipeline_without_reading(second, request, Arc::clone(&sent)));
+    wait_until_stalled(&sent).await;
+    stop.send(()).expect("server is running");
+    tokio::time::timeout(PATIENCE, server)
+        .await
+        .expect("run returns after shutdown, whatever the client does")
+        .expect("the server task did not panic");
+    tokio::time::timeout(PATIENCE, slow)
+        .await
+        .expect("the connection was closed")
+        .expect("the client task did not panic");
 }

@@ -367,8 +367,81 @@ fn mutate(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
     bytes
 }
 
+/// A line ending broken in the head of a valid request.
+#[derive(Clone, Debug)]
+enum BareEnding {
+    /// Drops the CR (`Index`, false) or the LF (true) of one of the head's CRLFs.
+    Unpair(Index, bool),
+    /// Inserts a lone CR (true) or LF (false) anywhere before the head's last byte.
+    Insert(Index, bool),
+}
+
+fn bare_ending() -> impl Strategy<Value = BareEnding> {
+    prop_oneof![
+        (any::<Index>(), any::<bool>()).prop_map(|(at, lf)| BareEnding::Unpair(at, lf)),
+        (any::<Index>(), any::<bool>()).prop_map(|(at, cr)| BareEnding::Insert(at, cr)),
+    ]
+}
+
+/// Applies `ending` to the head of `request`, which must be a valid request.
+fn break_line_ending(request: &[u8], ending: &BareEnding) -> Vec<u8> {
+    let head_len = request
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .expect("a valid request has a head")
+        + 4;
+    let mut bytes = request.to_vec();
+    match ending {
+        BareEnding::Unpair(at, lf) => {
+            let pairs: Vec<usize> = (0..head_len - 1)
+                .filter(|&at| &request[at..at + 2] == b"\r\n")
+                .collect();
+            let pair = pairs[at.index(pairs.len())];
+            bytes.remove(if *lf { pair + 1 } else { pair });
+        }
+        // Before the last byte only: an LF between the final CR and LF would just end
+        // the head one byte early and start the body with it, which is no bare ending.
+        BareEnding::Insert(at, cr) => {
+            let byte = if *cr { b'\r' } else { b'\n' };
+            bytes.insert(at.index(head_len - 1), byte);
+        }
+    }
+    bytes
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A bare CR or LF anywhere in a head is refused with one 400: the requests before
+    /// it are served, it and everything after it (a request it might hide) are not.
+    #[test]
+    fn a_bare_cr_or_lf_in_a_head_is_one_bad_request_and_hides_nothing(
+        requests in pipeline(),
+        broken in any::<Index>(),
+        ending in bare_ending(),
+        sizes in read_sizes(),
+        tail in tail(),
+    ) {
+        let broken = broken.index(requests.len());
+        let mut bytes = Vec::new();
+        for (at, request) in requests.iter().enumerate() {
+            if at == broken {
+                bytes.extend_from_slice(&break_line_ending(&request.bytes, &ending));
+            } else {
+                bytes.extend_from_slice(&request.bytes);
+            }
+        }
+        let outcome = drive(split(&bytes, &sizes), tail);
+        check_well_formed(&outcome);
+        prop_assert_eq!(outcome.requests.len(), broken, "{:?}", outcome.end);
+        match &outcome.end {
+            End::Answered(answer) => {
+                prop_assert_eq!(answer.status, 400);
+                prop_assert!(answer.body.contains(r#""reason":"bad_request""#), "{:?}", answer);
+            }
+            other => prop_assert!(false, "not refused: {:?}", other),
+        }
+    }
 
     #[test]
     fn arbitrary_bytes_end_in_an_answer_or_a_close(

@@ -204,7 +204,8 @@ async fn serve_connection(stream: TcpStream, app: Arc<App>, mut stop: watch::Rec
 async fn route(app: &App, request: &Request) -> Response {
     match (request.method.as_str(), request.path.as_str()) {
         ("POST", "/events") => accept_event(app, &request.body).await,
-        ("GET", "/stats") => stats(app),
+        // HEAD is GET without the body, which `http` leaves out when it answers.
+        ("GET" | "HEAD", "/stats") => stats(app),
         (_, "/stats") => Response::error(
             405,
             "method_not_allowed",

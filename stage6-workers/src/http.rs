@@ -6,6 +6,12 @@
 //! Content-Length claims, read an empty body when the header is spelled in lower case,
 //! wait forever for a client that stopped talking, and lose track of where one request
 //! ends and the next begins on a keep-alive connection.
+//!
+//! It is also strict where leniency would let two parsers disagree. Behind a proxy, the
+//! proxy and this server must see the same requests on one connection; a line ending
+//! or a length that one of them reads differently lets a client hide a request inside
+//! another ("request smuggling"). So every line of a head must end in CRLF, the target
+//! must be plain ASCII, and the body is framed by one unambiguous Content-Length.
 
 use std::fmt::Display;
 use std::io::{self, Write};
@@ -14,7 +20,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::{timeout_at, Instant};
+use tokio::time::{timeout, timeout_at, Instant};
 
 /// The request line and headers together may take at most this many bytes (answered 431
 /// beyond). 8 KiB is the common default of real servers, and far more than any honest
@@ -31,6 +37,10 @@ const MAX_HEADERS: usize = 64;
 const LINGER_TIME: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 1024 * 1024;
 
+/// How long an answer may take to be written before any request has set the allowance
+/// (see [`Connection::write_timeout`]); the same as the servers' default read timeout.
+const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How much we ask the socket for at a time. Small enough that a connection's buffer
 /// stays close to the size of the request it holds.
 const READ_CHUNK: usize = 4096;
@@ -42,9 +52,10 @@ pub struct Limits {
     /// Largest body we agree to read. Checked against Content-Length *before* reading, so
     /// a client that claims 10 GB gets a 413 without us allocating a single byte for it.
     pub max_body: usize,
-    /// How long a connection may sit silent between requests, and how long one request
-    /// may take to arrive once its first byte is in. Without it, a client that stops
-    /// halfway holds a task and a socket forever.
+    /// How long a connection may sit silent between requests, how long one request may
+    /// take to arrive once its first byte is in, and how long its answer may take to be
+    /// written. Without it, a client that stops halfway, or that sends requests but
+    /// never reads the answers, holds a task and a socket forever.
     pub read_timeout: Duration,
 }
 
@@ -107,8 +118,9 @@ impl Response {
         self
     }
 
-    /// Writes the status line, headers and body into `out`, ready for one `write_all`.
-    fn encode(&self, keep_alive: bool, out: &mut Vec<u8>) {
+    /// Writes the status line, headers and (unless `with_body` is false, for HEAD) the
+    /// body into `out`, ready for one `write_all`.
+    fn encode(&self, keep_alive: bool, with_body: bool, out: &mut Vec<u8>) {
         // Writing into a Vec cannot fail.
         let _ = write!(
             out,
@@ -124,7 +136,12 @@ impl Response {
         // the connection when the answer says so, and a client must know when we close.
         let connection = if keep_alive { "keep-alive" } else { "close" };
         let _ = write!(out, "Connection: {connection}\r\n\r\n");
-        out.extend_from_slice(self.body.as_bytes());
+        // The headers of an answer to HEAD are those of the GET answer, Content-Length
+        // included, but the body is left out (RFC 9110 §9.3.2): the client reads none,
+        // and body bytes would be taken for the start of the next answer.
+        if with_body {
+            out.extend_from_slice(self.body.as_bytes());
+        }
     }
 }
 
@@ -172,6 +189,15 @@ pub struct Connection<S = TcpStream> {
     buffer: Vec<u8>,
     /// Reused for every answer so a busy connection does not allocate per response.
     out: Vec<u8>,
+    /// Whether the request being answered is a HEAD, whose answer has no body. Kept here
+    /// rather than passed by the caller so that no route, and no error answer, can get
+    /// it wrong.
+    answering_head: bool,
+    /// How long one answer may take to be written: the read timeout of the last
+    /// [`Connection::read_request`], so a client gets as long to take our bytes as to
+    /// send its own. Without it, a client that sends requests and never reads holds us
+    /// in `write_all` forever, and the read timeout never gets a chance to fire.
+    write_timeout: Duration,
 }
 
 /// How waiting for more bytes ended.
@@ -187,6 +213,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             stream,
             buffer: Vec::with_capacity(READ_CHUNK),
             out: Vec::with_capacity(256),
+            answering_head: false,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
         }
     }
 
@@ -201,8 +229,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         // The clock starts now for a silent connection, and again at the first byte of a
         // request: idle keep-alive clients and slow senders get the same allowance.
         let mut deadline = Instant::now() + limits.read_timeout;
+        self.write_timeout = limits.read_timeout;
         let head = loop {
-            if let Some(head) = parse_head(&self.buffer)? {
+            let parsed = parse_head(&self.buffer);
+            // Known from the first bytes, so that even an error answer to HEAD has no body.
+            self.answering_head = starts_with_head(&self.buffer);
+            if let Some(head) = parsed? {
                 break head;
             }
             if self.buffer.len() >= MAX_HEAD_BYTES {
@@ -249,11 +281,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let request_end = head.len + body_len;
         // curl sends `Expect: 100-continue` for bodies over 1 KiB and waits a second for
         // this before sending; answering at once saves every such request that second.
+        // Bounded by the request's deadline like the reads around it: a client that never
+        // reads could otherwise hold us here.
         if head.expects_continue && self.buffer.len() < request_end {
-            let _ = self
-                .stream
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await;
+            let interim = self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+            let _ = timeout_at(deadline, interim).await;
         }
         // Safe to reserve now: the size was bounded by `max_body`, not by the client.
         self.buffer
@@ -278,15 +310,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
     // ANCHOR_END: read_request
 
-    /// Sends one response as a single write.
+    /// Sends one response as a single write, within the write timeout.
+    ///
+    /// An error (the client is gone, or did not take the answer in time) means the
+    /// connection is unusable: drop it. Bounding each write is also what bounds the
+    /// answers waiting unsent: we answer one request at a time, so at most one answer
+    /// sits here, and the ones before it sit in the kernel's socket buffer, whose size
+    /// the kernel caps. Requests the client pipelines behind them stay in the kernel's
+    /// receive buffer, unread, equally capped.
     pub async fn write_response(
         &mut self,
         response: &Response,
         keep_alive: bool,
     ) -> io::Result<()> {
         self.out.clear();
-        response.encode(keep_alive, &mut self.out);
-        self.stream.write_all(&self.out).await
+        response.encode(keep_alive, !self.answering_head, &mut self.out);
+        match timeout(self.write_timeout, self.stream.write_all(&self.out)).await {
+            Ok(written) => written,
+            Err(_elapsed) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client did not read the answer within the write timeout",
+            )),
+        }
     }
 
     /// Closes the connection so that the client actually receives our last answer.
@@ -326,8 +371,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
 /// Parses the request line and headers if they are all in `buffer`.
 fn parse_head(buffer: &[u8]) -> Result<Option<Head>, Response> {
+    // Before httparse, so that a bare line ending is always this one answer, whatever
+    // else httparse would have tripped over first.
+    check_line_endings(buffer)?;
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut slots);
+    // httparse also ends a line at a bare LF (RFC 9112 §2.2 allows that leniency); we
+    // have just made sure there is none.
     let len = match request.parse(buffer) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
@@ -359,16 +409,7 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, Response> {
     }
 
     let method = request.method.unwrap_or_default().to_owned();
-    let target = request.path.unwrap_or_default();
-    // RFC 9112 §3.2.2: a server must also accept the absolute form `http://host/path`
-    // (what a client talking through a proxy sends); only its path matters here.
-    let origin = match target.split_once("://") {
-        Some((_scheme, rest)) if !target.starts_with('/') => {
-            rest.find('/').map_or("/", |slash| &rest[slash..])
-        }
-        _ => target,
-    };
-    let path = origin.split('?').next().unwrap_or_default().to_owned();
+    let path = request_path(request.path.unwrap_or_default())?;
     // HTTP/1.1 keeps connections open unless told otherwise; HTTP/1.0 closes unless told.
     let mut keep_alive = request.version == Some(1);
     let mut content_length = None;
@@ -426,6 +467,91 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, Response> {
     }))
 }
 
+/// Refuses a head in which a line ends in anything but CRLF; see [`bare_line_ending`].
+fn check_line_endings(buffer: &[u8]) -> Result<(), Response> {
+    match bare_line_ending(strict_head(buffer)) {
+        None => Ok(()),
+        Some(at) => Err(Response::error(
+            400,
+            "bad_request",
+            format!("every line of the head must end in CRLF; byte {at} is a CR or LF alone"),
+        )),
+    }
+}
+
+// ANCHOR: bare_line_ending
+/// Finds a CR or an LF in `head` that is not part of a CRLF pair.
+///
+/// A proxy that ends lines only at CRLF and a server that also ends them at a bare LF
+/// read `Dummy: x\nContent-Length: 23` differently: one header to the proxy, two to the
+/// server. The body length they then disagree on is all it takes to smuggle a request
+/// past the proxy. Refusing the head outright leaves nothing to disagree on.
+fn bare_line_ending(head: &[u8]) -> Option<usize> {
+    head.iter().enumerate().position(|(at, &byte)| match byte {
+        b'\n' => at == 0 || head[at - 1] != b'\r',
+        // A CR that ends the buffer may still get its LF in the next read.
+        b'\r' => head.get(at + 1).is_some_and(|&next| next != b'\n'),
+        _ => false,
+    })
+}
+// ANCHOR_END: bare_line_ending
+
+/// The part of `buffer` a CRLF-strict parser would read as the head: up to the first
+/// empty line after the request line, or all of it while that has not arrived. The body
+/// after it may hold any bytes.
+fn strict_head(buffer: &[u8]) -> &[u8] {
+    // Empty lines before the request line are skipped (RFC 9112 §2.2), not an end.
+    let start = buffer
+        .iter()
+        .position(|&byte| byte != b'\r' && byte != b'\n')
+        .unwrap_or(buffer.len());
+    let end = buffer[start..]
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .map_or(buffer.len(), |end| start + end + 4);
+    &buffer[..end]
+}
+
+/// Whether `buffer` holds the start of a HEAD request (httparse skips empty lines before
+/// the request line, and so do we).
+fn starts_with_head(buffer: &[u8]) -> bool {
+    let start = buffer
+        .iter()
+        .position(|&byte| byte != b'\r' && byte != b'\n')
+        .unwrap_or(buffer.len());
+    buffer[start..].starts_with(b"HEAD ")
+}
+
+/// The path of a request target, without its query string.
+///
+/// RFC 9112 §3.2: the origin form is `/path?query`; a server must also accept the
+/// absolute form `http://host/path?query` (what a client talking through a proxy sends),
+/// of which only the path matters here. Either way a target holds visible ASCII only:
+/// anything else must be percent-encoded by the client. Checked before the path is used,
+/// so no raw client byte ever reaches an answer's detail.
+fn request_path(target: &str) -> Result<String, Response> {
+    let visible = target.bytes().all(|byte| byte.is_ascii_graphic());
+    let origin = match target.split_once("://") {
+        _ if !visible => None,
+        _ if target.starts_with('/') => Some(target),
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
+        {
+            Some(rest.find('/').map_or("/", |slash| &rest[slash..]))
+        }
+        _ => None,
+    };
+    match origin {
+        Some(origin) => Ok(origin.split('?').next().unwrap_or_default().to_owned()),
+        None => Err(Response::error(
+            400,
+            "bad_request",
+            "the request target must be a path starting with / (or an http:// URL) in \
+             visible ASCII; percent-encode anything else",
+        )),
+    }
+}
+
 // ANCHOR: parse_content_length
 /// Parses a Content-Length value strictly: ASCII digits only, optional spaces around.
 ///
@@ -439,9 +565,10 @@ fn parse_content_length(value: &[u8]) -> Result<u64, Response> {
         return Err(Response::error(
             400,
             "invalid_content_length",
+            // Escaped: the value is the client's bytes, and a detail is read by people.
             format!(
-                "Content-Length must be a non-negative whole number, got {:?}",
-                String::from_utf8_lossy(value)
+                "Content-Length must be a non-negative whole number, got \"{}\"",
+                value.escape_ascii()
             ),
         ));
     }

@@ -247,7 +247,8 @@ async fn serve_connection(
 fn route(app: &App, queue: &mpsc::Sender<Event>, request: &Request) -> Response {
     match (request.method.as_str(), request.path.as_str()) {
         ("POST", "/events") => accept_event(app, queue, &request.body),
-        ("GET", "/stats") => stats(app, queue),
+        // HEAD is GET without the body, which `http` leaves out when it answers.
+        ("GET" | "HEAD", "/stats") => stats(app, queue),
         (_, "/stats") => Response::error(
             405,
             "method_not_allowed",

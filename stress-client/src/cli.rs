@@ -107,6 +107,10 @@ struct GarbageArgs {
     /// How long each case may take before the server counts as hung on it.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
+    /// How long a client that pipelines requests and never reads waits for the server to
+    /// close its connection; make it longer than the server's read timeout.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    slow_reader_wait: Duration,
     /// Also write the results as JSON (with schema_version) to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -522,7 +526,7 @@ fn invocation() -> String {
 
 async fn garbage_command(args: GarbageArgs) -> Result<ExitCode, String> {
     let target = Target::resolve(&args.url).await?;
-    let report = garbage::run_garbage(&target, args.timeout).await;
+    let report = garbage::run_all(&target, args.timeout, Some(args.slow_reader_wait)).await;
     let terminal = std::io::stdout().is_terminal();
     let heading = format!(
         "stress-client garbage http://{}{}",
