@@ -94,8 +94,8 @@ async fn read_body(reader: &mut (impl AsyncBufRead + Unpin)) -> io::Result<Vec<u
         if line.is_empty() {
             break;
         }
-        // Header names are case-insensitive (RFC 9110): curl sends `Content-Length`,
-        // reqwest sends `content-length`, and both mean the same thing.
+        // Header names are case-insensitive (RFC 9110): `Content-Length` and
+        // `content-length` are the same header, whichever a client sends.
         if let Some((name, value)) = line.split_once(':') {
             if name.trim().eq_ignore_ascii_case("content-length") {
                 content_length = value.trim().parse::<u64>().map_err(|_| {

@@ -14,6 +14,7 @@
 //! the body into a typed [`event::Event`] or a precise reason why not. Every failure is
 //! a JSON answer with the right status code, never a panic, a hang, or a guess.
 
+pub mod cli;
 pub mod event;
 pub mod http;
 
@@ -33,21 +34,30 @@ use crate::http::{Connection, Limits, Request, Response};
 /// process is out of file descriptors), so the loop does not spin on the error.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-/// The server's knobs; `main.rs` fills them from the command line, tests from code.
-#[derive(Clone, Debug)]
+/// The server's knobs, written once: clap reads them from the command line (the
+/// `#[arg]` defaults are the only defaults), tests fill them from code.
+#[derive(Clone, Debug, clap::Args)]
 pub struct Config {
-    /// Largest request body accepted, in bytes (413 beyond).
+    /// Largest request body accepted, in bytes; a larger Content-Length is answered 413
+    /// before any of the body is read.
+    #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
-    /// How long a request may take to arrive, and an idle connection may stay open.
+    /// How long a request may take to arrive, and an idle keep-alive connection may stay
+    /// open (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = cli::parse_duration)]
     pub read_timeout: Duration,
 }
 
 impl Default for Config {
+    /// The command line's defaults: a default is written only in its `#[arg]` above.
     fn default() -> Self {
-        Config {
-            max_body: 64 * 1024,
-            read_timeout: Duration::from_secs(10),
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
         }
+        Defaults::parse_from(["defaults"]).config
     }
 }
 

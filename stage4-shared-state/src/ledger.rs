@@ -32,11 +32,15 @@ impl Totals {
             self.users.fetch_add(1, Ordering::Relaxed);
             0
         });
+        self.add(balance, event.amount)
+    }
+
+    /// Adds `amount` to one balance (already found, and locked) and to the total.
+    pub fn add(&self, balance: &mut i64, amount: i64) -> i64 {
         // |amount| <= 10^9, so reaching i64::MAX takes nine billion maximal events for
         // one user; saturating keeps even that pathological run from panicking.
-        *balance = balance.saturating_add(event.amount);
-        self.balance_total
-            .fetch_add(event.amount, Ordering::Relaxed);
+        *balance = balance.saturating_add(amount);
+        self.balance_total.fetch_add(amount, Ordering::Relaxed);
         *balance
     }
 }

@@ -15,6 +15,7 @@
 //! least N × work_ms no matter how many arrive together: throughput is capped at
 //! `1000 / work_ms` events per second. That is the anti-pattern the next stage removes.
 
+pub mod cli;
 pub mod event;
 pub mod http;
 pub mod ledger;
@@ -40,14 +41,22 @@ use crate::stats::{Counters, Report};
 /// process is out of file descriptors), so the loop does not spin on the error.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-/// The server's knobs; `main.rs` fills them from the command line, tests from code.
-#[derive(Clone, Debug)]
+/// The server's knobs, written once: clap reads them from the command line (the
+/// `#[arg]` defaults are the only defaults), tests fill them from code, and `/stats`
+/// serialises them as its `knobs`.
+#[derive(Clone, Debug, clap::Args, Serialize)]
 pub struct Config {
-    /// Largest request body accepted, in bytes (413 beyond).
+    /// Largest request body accepted, in bytes; a larger Content-Length is answered 413
+    /// before any of the body is read.
+    #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
-    /// How long a request may take to arrive, and an idle connection may stay open.
+    /// How long a request may take to arrive, and an idle keep-alive connection may stay
+    /// open (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = cli::parse_duration)]
+    #[serde(rename = "read_timeout_ms", serialize_with = "cli::as_millis")]
     pub read_timeout: Duration,
-    /// Simulated slow work per event, in milliseconds (a call to another service).
+    /// Simulated slow work per event, in milliseconds, done while holding the lock.
+    #[arg(long, default_value_t = 500)]
     pub work_ms: u64,
 }
 
@@ -62,12 +71,15 @@ impl Config {
 }
 
 impl Default for Config {
+    /// The command line's defaults: a default is written only in its `#[arg]` above.
     fn default() -> Self {
-        Config {
-            max_body: 64 * 1024,
-            read_timeout: Duration::from_secs(10),
-            work_ms: 500,
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
         }
+        Defaults::parse_from(["defaults"]).config
     }
 }
 
@@ -75,6 +87,7 @@ impl Default for Config {
 struct App {
     /// The limits each connection enforces while reading.
     limits: Limits,
+    /// The knobs as started: the work reads its timings here, and `/stats` shows them.
     config: Config,
     /// Every user's balance, behind tokio's async mutex. This is the one stage where the
     /// async mutex is genuinely required: we hold the guard across `.await` (the slow
@@ -84,7 +97,11 @@ struct App {
     balances: Mutex<Balances>,
     /// Running totals, readable without the lock above.
     totals: Totals,
+    /// What the server has done so far, in atomics, so counting never makes a request
+    /// wait and `/stats` can read them at any moment.
     counters: Counters,
+    /// When the server started: `/stats` reports the uptime, so two snapshots can be
+    /// told apart from a restart.
     started: Instant,
 }
 
@@ -100,14 +117,6 @@ pub struct Summary {
 struct Applied {
     status: &'static str,
     balance: i64,
-}
-
-/// The knobs as `/stats` shows them.
-#[derive(Serialize)]
-struct Knobs {
-    work_ms: u64,
-    max_body: usize,
-    read_timeout_ms: u128,
 }
 
 /// Serves connections until `shutdown` completes, then lets every connection finish the
@@ -268,11 +277,7 @@ fn stats(app: &App) -> Response {
     let report = Report {
         stage: 4,
         name: "shared-state",
-        knobs: Knobs {
-            work_ms: app.config.work_ms,
-            max_body: app.config.max_body,
-            read_timeout_ms: app.config.read_timeout.as_millis(),
-        },
+        knobs: &app.config,
         model_jobs_per_sec: app.config.model_jobs_per_sec(),
         model_formula: MODEL_FORMULA,
         accepted: counters.accepted.load(Ordering::Relaxed),

@@ -17,6 +17,7 @@
 //! `1000 / work_ms` events per second, but now it says so honestly, to every client,
 //! within microseconds, and its memory no longer grows with the overload.
 
+pub mod cli;
 pub mod event;
 pub mod http;
 pub mod ledger;
@@ -25,7 +26,7 @@ pub mod work;
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -35,23 +36,32 @@ use tokio::task::JoinSet;
 
 use crate::event::Event;
 use crate::http::{Connection, Limits, Request, Response};
-use crate::ledger::{Balances, Totals};
+use crate::ledger::Ledger;
 use crate::stats::{Counters, Report};
 
 /// How long to wait before accepting again after `accept` failed (for example when the
 /// process is out of file descriptors), so the loop does not spin on the error.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-/// The server's knobs; `main.rs` fills them from the command line, tests from code.
-#[derive(Clone, Debug)]
+/// The server's knobs, written once: clap reads them from the command line (the
+/// `#[arg]` defaults are the only defaults), tests fill them from code, and `/stats`
+/// serialises them as its `knobs`.
+#[derive(Clone, Debug, clap::Args, Serialize)]
 pub struct Config {
-    /// Largest request body accepted, in bytes (413 beyond).
+    /// Largest request body accepted, in bytes; a larger Content-Length is answered 413
+    /// before any of the body is read.
+    #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
-    /// How long a request may take to arrive, and an idle connection may stay open.
+    /// How long a request may take to arrive, and an idle keep-alive connection may stay
+    /// open (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = cli::parse_duration)]
+    #[serde(rename = "read_timeout_ms", serialize_with = "cli::as_millis")]
     pub read_timeout: Duration,
-    /// Simulated slow work per event, in milliseconds (a call to another service).
+    /// Simulated slow work per event, in milliseconds, done by the worker outside any lock.
+    #[arg(long, default_value_t = 500)]
     pub work_ms: u64,
-    /// How many accepted events may wait for the worker (503 beyond).
+    /// How many accepted events may wait for the worker; when full, new events get 503.
+    #[arg(long, default_value_t = 100, value_parser = cli::at_least_one)]
     pub capacity: usize,
 }
 
@@ -66,13 +76,15 @@ impl Config {
 }
 
 impl Default for Config {
+    /// The command line's defaults: a default is written only in its `#[arg]` above.
     fn default() -> Self {
-        Config {
-            max_body: 64 * 1024,
-            read_timeout: Duration::from_secs(10),
-            work_ms: 500,
-            capacity: 100,
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
         }
+        Defaults::parse_from(["defaults"]).config
     }
 }
 
@@ -80,16 +92,15 @@ impl Default for Config {
 struct App {
     /// The limits each connection enforces while reading.
     limits: Limits,
+    /// The knobs as started: the work reads its timings here, and `/stats` shows them.
     config: Config,
-    /// Every user's balance, now behind a std mutex. Tokio's own guidance: a blocking
-    /// mutex is the right choice for plain data as long as the guard is never held
-    /// across `.await`, and it is cheaper than the async one. Our critical section is a
-    /// map update of a few hundred nanoseconds that never awaits, so no task ever waits
-    /// on it long enough to matter.
-    balances: Mutex<Balances>,
-    /// Running totals, readable without the lock above.
-    totals: Totals,
+    /// Every user's balance behind one lock, with the totals beside it.
+    ledger: Ledger,
+    /// What the server has done so far, in atomics, so counting never makes a request
+    /// wait and `/stats` can read them at any moment.
     counters: Counters,
+    /// When the server started: `/stats` reports the uptime, so two snapshots can be
+    /// told apart from a restart.
     started: Instant,
 }
 
@@ -108,15 +119,6 @@ struct Status {
     reason: Option<&'static str>,
 }
 
-/// The knobs as `/stats` shows them.
-#[derive(Serialize)]
-struct Knobs {
-    work_ms: u64,
-    capacity: usize,
-    max_body: usize,
-    read_timeout_ms: u128,
-}
-
 /// Serves connections until `shutdown` completes, then lets every connection finish the
 /// request it is working on and returns once all of them have closed.
 pub async fn run(
@@ -130,8 +132,7 @@ pub async fn run(
             read_timeout: config.read_timeout,
         },
         config: config.clone(),
-        balances: Mutex::new(Balances::new()),
-        totals: Totals::default(),
+        ledger: Ledger::default(),
         counters: Counters::default(),
         started: Instant::now(),
     });
@@ -182,8 +183,8 @@ pub async fn run(
     }
     Summary {
         processed: app.counters.processed.load(Ordering::Relaxed),
-        users: app.totals.users.load(Ordering::Relaxed),
-        balance_total: app.totals.balance_total.load(Ordering::Relaxed),
+        users: app.ledger.totals.users.load(Ordering::Relaxed),
+        balance_total: app.ledger.totals.balance_total.load(Ordering::Relaxed),
     }
 }
 
@@ -293,12 +294,8 @@ async fn work(app: Arc<App>, mut jobs: mpsc::Receiver<Event>) {
         // nothing else has to wait for it.
         work::slow_call(Duration::from_millis(app.config.work_ms)).await;
 
-        // The critical section is just the update. A panic while holding the lock would
-        // poison it; every update is a single assignment, so the map is consistent even
-        // then, and we keep using it rather than fail every later event.
-        let mut balances = app.balances.lock().unwrap_or_else(PoisonError::into_inner);
-        app.totals.apply(&mut balances, event);
-        drop(balances);
+        // The critical section is just the update.
+        app.ledger.apply(event);
 
         app.counters.finish_work();
     }
@@ -310,12 +307,7 @@ fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
     let report = Report {
         stage: 5,
         name: "backpressure",
-        knobs: Knobs {
-            work_ms: app.config.work_ms,
-            capacity: app.config.capacity,
-            max_body: app.config.max_body,
-            read_timeout_ms: app.config.read_timeout.as_millis(),
-        },
+        knobs: &app.config,
         model_jobs_per_sec: app.config.model_jobs_per_sec(),
         model_formula: MODEL_FORMULA,
         accepted: counters.accepted.load(Ordering::Relaxed),
@@ -327,8 +319,8 @@ fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
         workers: 1,
         busy_workers: counters.busy_workers.load(Ordering::Relaxed),
         peak_busy_workers: counters.peak_busy_workers.load(Ordering::Relaxed),
-        users: app.totals.users.load(Ordering::Relaxed),
-        balance_total: app.totals.balance_total.load(Ordering::Relaxed),
+        users: app.ledger.totals.users.load(Ordering::Relaxed),
+        balance_total: app.ledger.totals.balance_total.load(Ordering::Relaxed),
         rss_bytes: stats::resident_memory_bytes(),
         uptime_secs: app.started.elapsed().as_secs_f64(),
     };

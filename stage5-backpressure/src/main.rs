@@ -3,12 +3,15 @@
 //! Starts stage 5's queue-and-worker server on a single-threaded tokio runtime; on Ctrl-C
 //! or SIGTERM it stops accepting, applies every queued event, and prints a final summary.
 
+use stage5 as stage;
+
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 /// Stage 5: a bounded queue in front of one worker. A full queue answers 503 at once.
 #[derive(Parser)]
@@ -17,51 +20,21 @@ struct Args {
     /// Address to listen on; `127.0.0.1:0` picks a free port.
     #[arg(long, default_value = "127.0.0.1:8085")]
     addr: SocketAddr,
-    /// Largest request body accepted, in bytes; a larger Content-Length is answered 413
-    /// before any of the body is read.
-    #[arg(long, default_value_t = 64 * 1024)]
-    max_body: usize,
-    /// How long a request may take to arrive, and an idle keep-alive connection may stay
-    /// open (e.g. 10s, 500ms).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    read_timeout: Duration,
-    /// Simulated slow work per event, in milliseconds, done by the worker outside any lock.
-    #[arg(long, default_value_t = 500)]
-    work_ms: u64,
-    /// How many accepted events may wait for the worker; when full, new events get 503.
-    #[arg(long, default_value_t = 100, value_parser = at_least_one)]
-    capacity: usize,
+    #[command(flatten)]
+    config: stage::Config,
 }
 
 // Still one thread: the request path is now cheap, and the one worker is the bottleneck
 // on purpose.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args = Args::parse();
-    let listener = match TcpListener::bind(args.addr).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!(
-                "cannot listen on {}: {err}\n\
-                 Is another copy running? Stop it, or pick a free port with --addr 127.0.0.1:0",
-                args.addr
-            );
+    let Args { addr, config } = Args::parse();
+    let (listener, addr, shutdown) = match start(addr) {
+        Ok(started) => started,
+        Err(message) => {
+            eprintln!("{message}");
             return ExitCode::FAILURE;
         }
-    };
-    let addr = match listener.local_addr() {
-        Ok(addr) => addr,
-        Err(err) => {
-            eprintln!("cannot read the bound address: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("listening on http://{addr}");
-    let config = stage5::Config {
-        max_body: args.max_body,
-        read_timeout: args.read_timeout,
-        work_ms: args.work_ms,
-        capacity: args.capacity,
     };
     println!(
         "\nstage 5 · backpressure: a bounded queue turns overload into fast, honest 503s\n\
@@ -74,14 +47,14 @@ async fn main() -> ExitCode {
            cargo run --release -p stress-client -- run http://{addr}\n\
          \n\
          Ctrl-C stops accepting, applies every queued event, then exits.",
-        capacity = args.capacity,
-        work_ms = args.work_ms,
-        max_body = args.max_body,
-        timeout = args.read_timeout,
-        formula = stage5::MODEL_FORMULA,
+        capacity = config.capacity,
+        work_ms = config.work_ms,
+        max_body = config.max_body,
+        timeout = config.read_timeout,
+        formula = stage::MODEL_FORMULA,
         model = config.model_jobs_per_sec(),
     );
-    let summary = stage5::run(listener, config, shutdown_signal()).await;
+    let summary = stage::run(listener, config, shutdown).await;
     println!(
         "stopped: processed {}, users {}, balance_total {}",
         summary.processed, summary.users, summary.balance_total
@@ -89,63 +62,78 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Accepts `250ms`, `10s`, `2m`, or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration; try 10s or 500ms"))?;
-    // Zero would time out every request before its first byte could arrive.
-    if number == 0 {
-        return Err(String::from(
-            "the timeout must be longer than zero; try 10s",
-        ));
-    }
-    match unit {
-        "ms" => Ok(Duration::from_millis(number)),
-        "" | "s" => Ok(Duration::from_secs(number)),
-        "m" => Ok(Duration::from_secs(number.saturating_mul(60))),
-        _ => Err(format!("unknown unit {unit:?} in {text:?}; use ms, s or m")),
-    }
+/// Listens on `addr` and for Ctrl-C, then prints the first line, `listening on ...`.
+///
+/// The signal handlers come first: tools and tests stop the server as soon as they read
+/// that line, and a SIGINT that arrived before the handler existed would kill the process
+/// by the default action, with no summary and no drain.
+fn start(addr: SocketAddr) -> Result<(TcpListener, SocketAddr, impl Future<Output = ()>), String> {
+    let listener = bind(addr).map_err(|err| {
+        format!(
+            "cannot listen on {addr}: {err}\n\
+             Is another copy running? Stop it, or pick a free port with --addr 127.0.0.1:0"
+        )
+    })?;
+    let shutdown = shutdown_signal().map_err(|err| format!("cannot listen for Ctrl-C: {err}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|err| format!("cannot read the bound address: {err}"))?;
+    println!("listening on http://{bound}");
+    Ok((listener, bound, shutdown))
 }
 
-/// A count that must be positive: a queue with no room or a pool with no workers would
-/// refuse or strand every event.
-fn at_least_one(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(0) => Err(String::from("must be at least 1")),
-        Ok(count) => Ok(count),
-        Err(_) => Err(format!("{text:?} is not a whole number")),
-    }
-}
-
-/// Completes on the first Ctrl-C or SIGTERM. After that a second signal exits at once,
-/// so a server that is slow to finish never traps the person at the keyboard.
-async fn shutdown_signal() {
-    wait_for_signal().await;
-    eprintln!("shutting down; press Ctrl-C again to quit at once");
-    tokio::spawn(async {
-        wait_for_signal().await;
-        std::process::exit(130);
-    });
-}
-
-async fn wait_for_signal() {
+/// Binds `addr` with a listen backlog of 1024 instead of the usual 128.
+///
+/// The backlog holds connections the kernel has completed but `accept` has not taken
+/// yet. A burst of 200 connections overflowed 128, and Linux retries a dropped SYN only
+/// after a second: that retry, not the server, was stage 2's p99 of 1.01 s. SO_REUSEADDR
+/// is set as `TcpListener::bind` sets it on Unix, so a restart need not wait out the old
+/// connections' TIME_WAIT.
+fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        // SIGTERM is what `kill` and service managers send; treat it like Ctrl-C.
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Listens for Ctrl-C and SIGTERM from the moment it is called, and completes on the
+/// first one. After that a second signal exits at once, so a server that is slow to
+/// finish never traps the person at the keyboard.
+#[cfg(unix)]
+fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    // SIGTERM is what `kill` and service managers send; treat it like Ctrl-C.
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("shutting down; press Ctrl-C again to quit at once");
+        tokio::spawn(async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = interrupt.recv() => {}
                 _ = terminate.recv() => {}
             }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+            std::process::exit(130);
+        });
+    })
+}
+
+/// Elsewhere only Ctrl-C is known, and tokio registers it when first awaited.
+#[cfg(not(unix))]
+fn shutdown_signal() -> io::Result<impl Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("shutting down; press Ctrl-C again to quit at once");
+        tokio::spawn(async {
+            let _ = tokio::signal::ctrl_c().await;
+            std::process::exit(130);
+        });
+    })
 }

@@ -20,6 +20,7 @@
 //! it: how long each worker waited for the lock and how long it held it, in HdrHistograms
 //! served by `/stats`, and one log line per job with `--log-locks`.
 
+pub mod cli;
 pub mod event;
 pub mod http;
 pub mod ledger;
@@ -49,22 +50,35 @@ type SharedJobs = Arc<tokio::sync::Mutex<mpsc::Receiver<Event>>>;
 /// process is out of file descriptors), so the loop does not spin on the error.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-/// The server's knobs; `main.rs` fills them from the command line, tests from code.
-#[derive(Clone, Debug)]
+/// The server's knobs, written once: clap reads them from the command line (the
+/// `#[arg]` defaults are the only defaults), tests fill them from code, and `/stats`
+/// serialises them as its `knobs`.
+#[derive(Clone, Debug, clap::Args, Serialize)]
 pub struct Config {
-    /// Largest request body accepted, in bytes (413 beyond).
+    /// Largest request body accepted, in bytes; a larger Content-Length is answered 413
+    /// before any of the body is read.
+    #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
-    /// How long a request may take to arrive, and an idle connection may stay open.
+    /// How long a request may take to arrive, and an idle keep-alive connection may stay
+    /// open (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = cli::parse_duration)]
+    #[serde(rename = "read_timeout_ms", serialize_with = "cli::as_millis")]
     pub read_timeout: Duration,
-    /// Simulated slow work per event, in milliseconds (a call to another service).
+    /// Simulated slow work per event, in milliseconds, done by the worker outside any lock.
+    #[arg(long, default_value_t = 100)]
     pub work_ms: u64,
-    /// How many accepted events may wait for a worker (503 beyond).
+    /// How many accepted events may wait for a worker; when full, new events get 503.
+    #[arg(long, default_value_t = 100, value_parser = cli::at_least_one)]
     pub capacity: usize,
     /// How many workers take events off the queue, each on its own thread.
+    #[arg(long, default_value_t = 16, value_parser = cli::at_least_one)]
     pub workers: usize,
     /// Simulated work per event done while holding the balances lock, in milliseconds.
+    #[arg(long, default_value_t = 10)]
     pub hold_ms: u64,
     /// Print one line per job: worker, user, new balance, lock wait and hold.
+    #[arg(long)]
+    #[serde(skip)]
     pub log_locks: bool,
 }
 
@@ -83,16 +97,15 @@ impl Config {
 }
 
 impl Default for Config {
+    /// The command line's defaults: a default is written only in its `#[arg]` above.
     fn default() -> Self {
-        Config {
-            max_body: 64 * 1024,
-            read_timeout: Duration::from_secs(10),
-            work_ms: 100,
-            capacity: 100,
-            workers: 16,
-            hold_ms: 10,
-            log_locks: false,
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
         }
+        Defaults::parse_from(["defaults"]).config
     }
 }
 
@@ -100,12 +113,17 @@ impl Default for Config {
 struct App {
     /// The limits each connection enforces while reading.
     limits: Limits,
+    /// The knobs as started: the work reads its timings here, and `/stats` shows them.
     config: Config,
     /// Every user's balance behind one lock, with totals and a holders gauge.
     ledger: Ledger,
+    /// What the server has done so far, in atomics, so counting never makes a request
+    /// wait and `/stats` can read them at any moment.
     counters: Counters,
     /// Lock wait and hold times, per worker.
     lock_times: LockTimes,
+    /// When the server started: `/stats` reports the uptime, so two snapshots can be
+    /// told apart from a restart.
     started: Instant,
 }
 
@@ -122,17 +140,6 @@ struct Status {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'static str>,
-}
-
-/// The knobs as `/stats` shows them.
-#[derive(Serialize)]
-struct Knobs {
-    work_ms: u64,
-    capacity: usize,
-    workers: usize,
-    hold_ms: u64,
-    max_body: usize,
-    read_timeout_ms: u128,
 }
 
 /// Serves connections until `shutdown` completes, then lets every connection finish the
@@ -391,14 +398,7 @@ fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
     let report = Report {
         stage: 7,
         name: "contention",
-        knobs: Knobs {
-            work_ms: app.config.work_ms,
-            capacity: app.config.capacity,
-            workers: app.config.workers,
-            hold_ms: app.config.hold_ms,
-            max_body: app.config.max_body,
-            read_timeout_ms: app.config.read_timeout.as_millis(),
-        },
+        knobs: &app.config,
         model_jobs_per_sec: app.config.model_jobs_per_sec(),
         model_formula: MODEL_FORMULA,
         accepted: counters.accepted.load(Ordering::Relaxed),

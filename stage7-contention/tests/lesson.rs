@@ -165,7 +165,13 @@ async fn shutdown_applies_every_queued_event() {
     for amount in 1..=20 {
         assert_eq!(client.roundtrip(&event("frank", amount)).await.status, 202);
     }
-    // Most of the twenty are still queued when the signal comes.
+    // Most of the twenty are still queued when the signal comes; without that, the
+    // shutdown below would have nothing left to prove.
+    let queued = support::stats(addr).await["queue_depth"].as_u64();
+    assert!(
+        queued > Some(0),
+        "setup: events should still be queued, got {queued:?}"
+    );
     stop.send(()).expect("server is running");
 
     let summary = tokio::time::timeout(support::PATIENCE, server)

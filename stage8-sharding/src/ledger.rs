@@ -1,10 +1,8 @@
 //! The shared state, split into shards, and instruments on the shards' locks.
 //!
 //! This module decides what an event does to the state and how the state is locked.
-//! Stage 7 kept every balance behind one mutex. Here the balances live in a sharded
-//! map: DashMap, or the hand-rolled [`ShardedMap`] beside it. Workers updating users in
-//! different shards no longer wait for each other. The simulated hold and its
-//! measurement are exactly stage 7's, so only the lock's shape differs.
+//! Here the balances live in a sharded map (DashMap, or the hand-rolled [`ShardedMap`]),
+//! so workers updating users in different shards no longer wait for each other.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -53,12 +51,14 @@ impl Totals {
     }
 }
 
-/// Which sharded map holds the balances.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which sharded map holds the balances, named as `--map` and `/stats` name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MapKind {
-    /// The `dashmap` crate: shards of `RwLock<HashMap>`.
+    /// The dashmap crate: shards of RwLock<HashMap>.
+    #[value(name = "dashmap")]
     DashMap,
-    /// [`ShardedMap`]: shards of `Mutex<HashMap>`, written out in `sharded.rs`.
+    /// The hand-rolled map in sharded.rs: shards of Mutex<HashMap>.
     Sharded,
 }
 
@@ -94,8 +94,9 @@ pub struct Ledger {
     pub totals: Totals,
     /// How many workers are inside a critical section right now.
     pub holders: AtomicU64,
-    /// The most that ever were at once. Above 1 is the proof that sharding let writers
-    /// to different keys run in parallel; with a single hot key it stays at 1.
+    /// The most that ever were at once: never above 1 behind one lock (stage 7's tests
+    /// read it as proof of mutual exclusion), above 1 once writers to different shards
+    /// run in parallel (stage 8's proof that sharding works).
     pub peak_holders: AtomicU64,
 }
 

@@ -12,15 +12,14 @@
 //! a sharded map (DashMap by default, or the hand-rolled `sharded::ShardedMap` with
 //! `--map sharded`): each shard has its own lock, and a worker locks only the shard of
 //! the user it updates. Workers on users in different shards run their critical
-//! sections in parallel, so the model is back to `workers × 1000 / (work_ms + hold_ms)`.
-//! One hot key still serializes: every update to it needs the same shard, and the
-//! model for that case stays stage 7's `1000 / hold_ms`.
+//! sections in parallel: each shard admits `1000 / hold_ms` jobs per second, so the model
+//! is `min(workers × 1000 / (work_ms + hold_ms), shards × 1000 / hold_ms)`. One hot key
+//! still serializes: every update to it needs the same shard, so it gets `1000 / hold_ms`.
 //!
-//! Only the ledger's type changed from stage 7 (see `ledger.rs`); the workers, the
-//! queue, and the measurement are the same code. The defaults are the outline's run
-//! (`--capacity 1000 --work-ms 10 --hold-ms 1`); pass stage 7's knobs to compare the
-//! lock with everything else held equal.
+//! Only the ledger's type changed from stage 7 (see `ledger.rs`). The defaults are the
+//! outline's run; pass stage 7's knobs to compare the lock with all else held equal.
 
+pub mod cli;
 pub mod event;
 pub mod http;
 pub mod ledger;
@@ -41,7 +40,7 @@ use tokio::task::JoinSet;
 
 use crate::event::Event;
 use crate::http::{Connection, Limits, Request, Response};
-use crate::ledger::{Ledger, MapKind};
+use crate::ledger::Ledger;
 use crate::stats::{Counters, LockTimes, Report};
 
 /// The receiving end of the queue, shared by every worker.
@@ -51,40 +50,59 @@ type SharedJobs = Arc<tokio::sync::Mutex<mpsc::Receiver<Event>>>;
 /// process is out of file descriptors), so the loop does not spin on the error.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-/// The server's knobs; `main.rs` fills them from the command line, tests from code.
-#[derive(Clone, Debug)]
+/// The server's knobs, written once: clap reads them from the command line (the
+/// `#[arg]` defaults are the only defaults), tests fill them from code, and `/stats`
+/// serialises them as its `knobs`.
+#[derive(Clone, Debug, clap::Args, Serialize)]
 pub struct Config {
-    /// Largest request body accepted, in bytes (413 beyond).
+    /// Largest request body accepted, in bytes; a larger Content-Length is answered 413
+    /// before any of the body is read.
+    #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
-    /// How long a request may take to arrive, and an idle connection may stay open.
+    /// How long a request may take to arrive, and an idle keep-alive connection may stay
+    /// open (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = cli::parse_duration)]
+    #[serde(rename = "read_timeout_ms", serialize_with = "cli::as_millis")]
     pub read_timeout: Duration,
-    /// Simulated slow work per event, in milliseconds (a call to another service).
+    /// Simulated slow work per event, in milliseconds, done by the worker outside any lock.
+    #[arg(long, default_value_t = 10)]
     pub work_ms: u64,
-    /// How many accepted events may wait for a worker (503 beyond).
+    /// How many accepted events may wait for a worker; when full, new events get 503.
+    #[arg(long, default_value_t = 1000, value_parser = cli::at_least_one)]
     pub capacity: usize,
     /// How many workers take events off the queue, each on its own thread.
+    #[arg(long, default_value_t = 16, value_parser = cli::at_least_one)]
     pub workers: usize,
     /// Simulated work per event done while holding the balances lock, in milliseconds.
+    #[arg(long, default_value_t = 1)]
     pub hold_ms: u64,
     /// Print one line per job: worker, user, new balance, lock wait and hold.
+    #[arg(long)]
+    #[serde(skip)]
     pub log_locks: bool,
     /// Which sharded map holds the balances.
-    pub map: MapKind,
-    /// How many shards (DashMap rounds up to a power of two, at least 2).
+    #[arg(long, value_enum, default_value_t = ledger::MapKind::DashMap)]
+    pub map: ledger::MapKind,
+    /// How many shards; DashMap rounds up to a power of two, at least 2
+    /// [default: 4 × cores, rounded up to a power of two]
+    #[arg(long, default_value_t = default_shards(), hide_default_value = true)]
     pub shards: usize,
 }
 
 /// The throughput model of this stage, printed in the banner and served in `/stats`.
 pub const MODEL_FORMULA: &str =
-    "workers × 1000 / (work_ms + hold_ms) with keys spread over shards; 1000 / hold_ms for one hot key";
+    "min(workers × 1000 / (work_ms + hold_ms), shards × 1000 / hold_ms)";
 
 impl Config {
-    /// The most events per second this stage can process when users spread over the
-    /// shards: every worker's critical section can run at once, so only the workers
-    /// bound is left. (For one hot key it is `1000 / hold_ms`, as in stage 7.)
+    /// The most events per second this stage can process: what the workers could do in
+    /// parallel, or what `shards` locks let through, whichever is less. A ceiling for
+    /// spread keys (users sharing a shard still queue); `--shards 1` is stage 7's bound.
     pub fn model_jobs_per_sec(&self) -> f64 {
         let per_job_ms = (self.work_ms + self.hold_ms).max(1) as f64;
-        self.workers.max(1) as f64 * 1000.0 / per_job_ms
+        let workers_bound = self.workers.max(1) as f64 * 1000.0 / per_job_ms;
+        let lock_bound = 1000.0 / self.hold_ms.max(1) as f64;
+        let shards = ledger::shard_count(self.map, self.shards) as f64;
+        workers_bound.min(shards * lock_bound)
     }
 }
 
@@ -95,18 +113,15 @@ pub fn default_shards() -> usize {
 }
 
 impl Default for Config {
+    /// The command line's defaults: a default is written only in its `#[arg]` above.
     fn default() -> Self {
-        Config {
-            max_body: 64 * 1024,
-            read_timeout: Duration::from_secs(10),
-            work_ms: 10,
-            capacity: 1000,
-            workers: 16,
-            hold_ms: 1,
-            log_locks: false,
-            map: MapKind::DashMap,
-            shards: default_shards(),
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
         }
+        Defaults::parse_from(["defaults"]).config
     }
 }
 
@@ -114,12 +129,17 @@ impl Default for Config {
 struct App {
     /// The limits each connection enforces while reading.
     limits: Limits,
+    /// The knobs as started: the work reads its timings here, and `/stats` shows them.
     config: Config,
     /// Every user's balance in a sharded map, with totals and a holders gauge.
     ledger: Ledger,
+    /// What the server has done so far, in atomics, so counting never makes a request
+    /// wait and `/stats` can read them at any moment.
     counters: Counters,
     /// Lock wait and hold times, per worker.
     lock_times: LockTimes,
+    /// When the server started: `/stats` reports the uptime, so two snapshots can be
+    /// told apart from a restart.
     started: Instant,
 }
 
@@ -138,19 +158,6 @@ struct Status {
     reason: Option<&'static str>,
 }
 
-/// The knobs as `/stats` shows them.
-#[derive(Serialize)]
-struct Knobs {
-    work_ms: u64,
-    capacity: usize,
-    workers: usize,
-    hold_ms: u64,
-    map: &'static str,
-    shards: usize,
-    max_body: usize,
-    read_timeout_ms: u128,
-}
-
 /// Serves connections until `shutdown` completes, then lets every connection finish the
 /// request it is working on and returns once all of them have closed.
 pub async fn run(
@@ -158,6 +165,9 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Summary {
+    // `/stats` and the model count the shards the map really has: DashMap rounds up.
+    let shards = ledger::shard_count(config.map, config.shards);
+    let config = Config { shards, ..config };
     let app = Arc::new(App {
         limits: Limits {
             max_body: config.max_body,
@@ -407,21 +417,11 @@ fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
     let report = Report {
         stage: 8,
         name: "sharding",
-        knobs: Knobs {
-            work_ms: app.config.work_ms,
-            capacity: app.config.capacity,
-            workers: app.config.workers,
-            hold_ms: app.config.hold_ms,
-            map: match app.config.map {
-                MapKind::DashMap => "dashmap",
-                MapKind::Sharded => "sharded",
-            },
-            shards: ledger::shard_count(app.config.map, app.config.shards),
-            max_body: app.config.max_body,
-            read_timeout_ms: app.config.read_timeout.as_millis(),
-        },
+        knobs: &app.config,
         model_jobs_per_sec: app.config.model_jobs_per_sec(),
         model_formula: MODEL_FORMULA,
+        model_hot_key_jobs_per_sec: 1000.0 / app.config.hold_ms.max(1) as f64,
+        model_hot_key_formula: "1000 / hold_ms (one hot key: its shard lock serializes every job)",
         accepted: counters.accepted.load(Ordering::Relaxed),
         rejected: counters.rejected.load(Ordering::Relaxed),
         invalid: counters.invalid.load(Ordering::Relaxed),

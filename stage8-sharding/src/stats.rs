@@ -52,6 +52,9 @@ pub struct Report<Knobs: Serialize> {
     /// The most events per second this stage can process at these knobs.
     pub model_jobs_per_sec: f64,
     pub model_formula: &'static str,
+    /// The bound when every event is for one user, so clients need not know the stage.
+    pub model_hot_key_jobs_per_sec: f64,
+    pub model_hot_key_formula: &'static str,
     pub accepted: u64,
     pub rejected: u64,
     pub invalid: u64,

@@ -166,7 +166,13 @@ async fn shutdown_applies_every_queued_event() {
     for amount in 1..=20 {
         assert_eq!(client.roundtrip(&event("frank", amount)).await.status, 202);
     }
-    // Most of the twenty are still queued when the signal comes.
+    // Most of the twenty are still queued when the signal comes; without that, the
+    // shutdown below would have nothing left to prove.
+    let queued = support::stats(addr).await["queue_depth"].as_u64();
+    assert!(
+        queued > Some(0),
+        "setup: events should still be queued, got {queued:?}"
+    );
     stop.send(()).expect("server is running");
 
     let summary = tokio::time::timeout(support::PATIENCE, server)
@@ -194,5 +200,8 @@ async fn one_shard_is_stage_sevens_single_lock_again() {
     // Distinct users, yet one shard admits one writer at a time.
     assert_eq!(after["knobs"]["shards"], 1);
     assert_eq!(after["peak_lock_holders"], 1, "{after}");
+    // The model knows it: one shard admits 1000 / hold_ms, below what 8 workers could do.
+    assert_eq!(after["model_jobs_per_sec"], 200.0, "{after}");
+    assert_eq!(after["model_hot_key_jobs_per_sec"], 200.0, "{after}");
     assert_eq!(after["balance_total"], total);
 }

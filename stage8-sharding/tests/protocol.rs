@@ -8,6 +8,8 @@ use support::{event, post, start, stats, Client, Config};
 fn instant() -> Config {
     Config {
         work_ms: 0,
+        // Fixed, not the per-core default, so the model below is the same on any machine.
+        shards: 64,
         ..Config::default()
     }
 }
@@ -57,8 +59,15 @@ async fn stats_has_the_fields_the_stress_client_reads() {
     assert_eq!(
         stats["model_jobs_per_sec"],
         16.0 * 1000.0,
-        "16 workers, 0 + 1 ms each"
+        "16 workers, 0 + 1 ms each, under 64 shards × 1000 / 1 ms"
     );
+    assert_eq!(stats["model_hot_key_jobs_per_sec"], 1000.0, "1000 / 1 ms");
+    assert!(stats["model_hot_key_formula"].is_string(), "{stats}");
+    let knobs = stats["knobs"].as_object().map(|knobs| knobs.len());
+    assert_eq!(knobs, Some(8), "the knobs as before, and no more: {stats}");
+    assert_eq!(stats["knobs"]["read_timeout_ms"], 10_000);
+    assert_eq!(stats["knobs"]["max_body"], 65_536);
+    assert_eq!(stats["knobs"]["shards"], 64);
     for field in [
         "model_jobs_per_sec",
         "accepted",
