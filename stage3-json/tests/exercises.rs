@@ -79,26 +79,29 @@ async fn exercise_3_known_actions() {
 }
 
 #[tokio::test]
-#[ignore = "exercise 3.4: Refuse an event that changes nothing"]
-async fn exercise_4_nonzero_amount() {
+#[ignore = "exercise 3.4: A withdrawal takes a positive amount"]
+async fn exercise_4_positive_withdrawal() {
     let server = Server::start(&[]);
-    for amount in [1, -1, 1_000_000_000] {
-        let (status, body) = server.post_event(&event("alice", "buy", amount)).await;
+    for (action, amount) in [("withdraw", 5), ("withdraw", 1_000_000_000), ("buy", -5)] {
+        let (status, body) = server.post_event(&event("alice", action, amount)).await;
         if status != 200 {
             not_done(
                 "3.4",
-                &format!("the amount {amount} was refused: {status} {body}"),
-                "every amount within the limits except 0 stays valid",
+                &format!("{action} {amount} was refused: {status} {body}"),
+                "a positive withdrawal is valid, and other actions keep their rules",
             );
         }
     }
-    let (status, body) = server.post_event(&event("alice", "buy", 0)).await;
-    if status != 400 || body["reason"] != "invalid_event" {
-        not_done(
-            "3.4",
-            &format!("an amount of 0 was answered {status} {body}"),
-            "an event whose amount is 0 must be refused with 400 and reason `invalid_event`",
-        );
+    for amount in [-5, 0] {
+        let (status, body) = server.post_event(&event("alice", "withdraw", amount)).await;
+        if status != 400 || body["reason"] != "invalid_event" {
+            not_done(
+                "3.4",
+                &format!("withdraw {amount} was answered {status} {body}"),
+                "a `withdraw` whose amount is 0 or negative must be refused with 400 and \
+                 reason `invalid_event`",
+            );
+        }
     }
 }
 
