@@ -7,14 +7,16 @@
 #
 # It works on a scratch copy of the working tree, so your checkout is never touched. After one
 # `cargo fetch` everything runs `--offline --locked`; all steps share one target directory
-# (CARGO_TARGET_DIR, default: this repository's target/), so each stage builds once and a
-# patch only rebuilds its own crate. Exit status 1 on any defect: a check that passes without
+# (CARGO_TARGET_DIR, default target/check-solutions), so each stage builds once and a patch
+# only rebuilds its own crate. Exit status 1 on any defect: a check that passes without
 # its solution, a patch that does not apply or reaches outside its stage, a check that fails
 # with its solution, or a checked exercise without a solution.
 set -uo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
+# Not target/ itself: cargo judges freshness by file times, and a build of a patched copy
+# that looks newer than your sources would be reused by your next `cargo test`.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target/check-solutions}"
 # A failing check prints what is missing; a backtrace would bury it.
 export RUST_BACKTRACE=0
 
@@ -32,8 +34,10 @@ fi
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 # Tracked and new (not ignored) files, as they are now: what CI sees, plus local edits.
+# `-m` stamps every file with the current time, so nothing built by an earlier run (with
+# some patch applied) can look fresh.
 (cd "$repo" && git ls-files -z --cached --others --exclude-standard |
-    xargs -0 tar -cf - --ignore-failed-read 2>/dev/null) | tar -xf - -C "$scratch"
+    xargs -0 tar -cf - --ignore-failed-read 2>/dev/null) | tar -xmf - -C "$scratch"
 cd "$scratch" || exit 1
 logs="$scratch/.logs"
 mkdir -p "$logs"
