@@ -111,17 +111,42 @@ for patch in "${patches[@]}"; do
     fi
 done
 
-# A checked exercise must have a solution to prove it (only when checking everything).
+# When checking everything: every check has a solution, is ignored with the exercise's
+# number and title, and that title is a heading of the stage's book chapter.
 if [ "$#" -eq 0 ]; then
     for tests in stage*/tests/exercises.rs; do
         folder="${tests%%/*}"
-        for k in $(sed -n 's/^ *\(async \)\{0,1\}fn exercise_\([0-9]*\)_.*/\2/p' "$tests"); do
+        number="${folder#stage}"
+        number="${number%%-*}"
+        chapter="docs/src/$folder.md"
+        # One line per check: K, then the title from the #[ignore] right above its fn.
+        while read -r k title; do
+            problem=
             if [ ! -f "solutions/$folder/exercise_$k.patch" ]; then
-                rows+=("$(printf '%-40s %s' "solutions/$folder/exercise_$k.patch" \
-                    "DEFECT: a check without a solution")")
+                problem="a check without a solution"
+            elif [ -z "$title" ]; then
+                problem="exercise_${k}_ lacks #[ignore = \"exercise $number.$k: <title>\"]"
+            elif ! grep -qxF "### Exercise $number.$k: $title" "$chapter"; then
+                problem="no heading '### Exercise $number.$k: $title' in $chapter"
+            fi
+            if [ -n "$problem" ]; then
+                rows+=("$(printf '%-40s DEFECT: %s' "$tests ($number.$k)" "$problem")")
                 defects=$((defects + 1))
             fi
-        done
+        done < <(awk -v n="$number" '
+            /#\[ignore = "exercise / {
+                title = $0
+                sub(".*#\\[ignore = \"exercise " n "\\.[0-9]+: ", "", title)
+                sub("\"\\].*", "", title)
+                next
+            }
+            /fn exercise_[0-9]+_/ {
+                k = $0
+                sub(".*fn exercise_", "", k)
+                sub("_.*", "", k)
+                print k, title
+                title = ""
+            }' "$tests")
     done
 fi
 
