@@ -60,16 +60,19 @@ if ! cargo test --offline --locked "${build_args[@]}" --test exercises --no-run 
     exit 1
 fi
 
-# Runs one check; prints "pass", "fail", or "missing" (no test of that name).
+# Runs one check; prints "pass", "fail" (it said "not done yet"), "crash" (it failed in
+# some other way), "missing" (no test of that name) or "broken" (it did not build).
 run_check() {
     local package="$1" filter="$2" log="$3"
     if cargo test --offline --locked -q -p "$package" --test exercises -- --ignored "$filter" \
         >"$log" 2>&1; then
         if grep -q "^running 1 test" "$log"; then echo pass; else echo missing; fi
-    elif grep -q "^running 1 test" "$log"; then
+    elif ! grep -q "^running 1 test" "$log"; then
+        echo broken
+    elif grep -q "not done yet" "$log"; then
         echo fail
     else
-        echo broken
+        echo crash
     fi
 }
 
@@ -101,7 +104,7 @@ for patch in "${patches[@]}"; do
         verdict=DEFECT
         defects=$((defects + 1))
     fi
-    rows+=("$(printf '%-40s %-12s %-8s %-12s %-6s %4ds' "${patch#"$repo"/}" "$without" \
+    rows+=("$(printf '%-44s %-10s %-8s %-10s %-7s %4ds' "${patch#"$repo"/}" "$without" \
         "$applies" "$with" "$verdict" $((SECONDS - step_start)))")
     echo "${rows[-1]}"
     if [ "$verdict" = DEFECT ]; then
@@ -130,7 +133,7 @@ if [ "$#" -eq 0 ]; then
                 problem="no heading '### Exercise $number.$k: $title' in $chapter"
             fi
             if [ -n "$problem" ]; then
-                rows+=("$(printf '%-40s DEFECT: %s' "$tests ($number.$k)" "$problem")")
+                rows+=("$(printf '%-44s DEFECT: %s' "$tests ($number.$k)" "$problem")")
                 defects=$((defects + 1))
             fi
         done < <(awk -v n="$number" '
@@ -151,7 +154,7 @@ if [ "$#" -eq 0 ]; then
 fi
 
 echo
-printf '%-40s %-12s %-8s %-12s %-6s %5s\n' solution "without it" applies "with it" verdict time
+printf '%-44s %-10s %-8s %-10s %-7s %5s\n' solution "without it" applies "with it" verdict time
 for row in "${rows[@]}"; do echo "$row"; done
 echo "${#patches[@]} solution(s), $defects defect(s), $((SECONDS - start)) s after the build"
 [ "$defects" -eq 0 ]
