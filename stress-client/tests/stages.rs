@@ -226,14 +226,10 @@ async fn stage8_hot_key_uses_the_bound_its_stats_publish() {
     );
     assert_eq!(check.verdict, Verdict::Ok, "{check:?}");
     // The client takes the hot-key bound from /stats (`model_hot_key_jobs_per_sec`,
-    // 1000 / hold_ms = 1000 here) instead of knowing stage numbers. A stage 8 that does not
-    // publish it yet is held to its spread bound, 4 × 1000 / 3.
+    // 1000 / hold_ms = 1000 here) instead of knowing stage numbers.
     let after = check.stats_after.as_ref().expect("stats after the run");
-    let expected = if after.model_hot_key_jobs_per_sec.is_some() {
-        1000.0
-    } else {
-        4000.0 / 3.0
-    };
+    assert_eq!(after.model_hot_key_jobs_per_sec, Some(1000.0), "{after:?}");
+    let expected = 1000.0;
     let bound = check.model.as_ref().map(|m| m.jobs_per_sec);
     assert!(
         bound.is_some_and(|b| (b - expected).abs() < 1e-9),
