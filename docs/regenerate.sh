@@ -368,13 +368,20 @@ session_client_garbage() {
     stop_quietly
 }
 
-session_measured_compare() { compare compare; }
+session_measured_compare() {
+    compare compare
+    # The stress client's README quotes the table itself.
+    grep '^|' docs/src/measured/compare.md >"$BLOCK"
+    emit measured-compare/table
+}
 session_measured_lock_only() {
     compare lock-only --stages 7,8 --variant "8: --capacity 100 --work-ms 100 --hold-ms 10"
 }
 session_measured_sweep_workers() { compare sweep-workers --stages 7,8 --sweep workers=1,2,4,8,16,32,64; }
 session_measured_sweep_shards() {
-    compare sweep-shards --variant "8 sharded: --map sharded" --sweep shards=1,2,4,8,64
+    # --sweep alone would also pick stage 7, which has no --shards: name stage 8 (DashMap rows)
+    # and add the hand-rolled map as a variant.
+    compare sweep-shards --stages 8 --variant "8 sharded: --map sharded" --sweep shards=1,2,4,8,64
 }
 session_measured_hot_key() { compare hot-key --stages 8 --users 1; }
 
@@ -386,6 +393,9 @@ list() {
     local name part doc
     for name in $(all_sessions); do
         echo "$name"
+        if [[ $name == measured-* ]]; then
+            echo "    docs/src/measured/${name#measured-}.md, .json, .svg"
+        fi
         for doc in "${DOC_FILES[@]}"; do
             grep -o "<!-- session: $name/[a-z0-9-]* -->" "$doc" 2>/dev/null |
                 sed "s|<!-- session: \(.*\) -->|    \1 in $doc|" || true
