@@ -71,8 +71,8 @@ splice() {
             BEGIN { local $/; open my $f, "<", $ENV{CONTENT} or die; $c = <$f>; }
             s/(<!-- session: \Q$ENV{NAME}\E -->\n).*?(<!-- \/session -->)/$1$c$2/gs' "$doc"
         echo "    wrote $name into $doc"
+        WRITTEN=$((WRITTEN + 1))
     done
-    [ "$found" = 1 ] || echo "    warning: no doc has <!-- session: $name --> (nothing written)"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -86,8 +86,9 @@ SERVER_OUT=$WORK/server.out
 # shown TEXT: what the reader sees, with the real port replaced by the default one.
 shown() {
     local real_port=${ADDR##*:} shown_port=${SHOWN_ADDR##*:}
+    # A terminal does not show the CR that ends each HTTP header line of `curl -i`.
     sed -e "s/127\.0\.0\.1:$real_port\b/127.0.0.1:$shown_port/g" \
-        -e "s/127\.0\.0\.1 $real_port\b/127.0.0.1 $shown_port/g"
+        -e "s/127\.0\.0\.1 $real_port\b/127.0.0.1 $shown_port/g" -e 's/\r$//'
 }
 
 # server PACKAGE DEFAULT_PORT [ARGS...]: start a stage, wait for its banner, and begin a
@@ -224,6 +225,7 @@ compare() {
     # stamp goes right after that command's block.
     STAMP=$STAMP perl -0pi -e 's/\A(.*?```text\n.*?\n```\n)/$1\n$ENV{STAMP}\n/s' "$dir/$name.md"
     echo "    wrote $dir/$name.md, .json, .svg"
+    WRITTEN=$((WRITTEN + 1))
 }
 
 # ---------------------------------------------------------------------------------------
@@ -441,7 +443,12 @@ main() {
     for name in "${chosen[@]}"; do
         local t0=$SECONDS
         echo "== session $name"
+        WRITTEN=0
         "session_${name//-/_}"
+        # A session offers its blocks in several cuts; only those a doc marks are written.
+        if [ "$WRITTEN" = 0 ]; then
+            echo "   warning: no doc marks a block of $name (<!-- session: $name/PART -->)"
+        fi
         echo "   $name took $((SECONDS - t0)) s"
     done
     echo "== done: ${#chosen[@]} sessions in $((SECONDS - started)) s"
