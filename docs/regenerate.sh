@@ -339,6 +339,33 @@ session_stage8_lock_only() {
     stop_quietly
 }
 
+# --log-locks: the server prints one line per job; the docs quote the first ones and a
+# stretch of the steady state that follows.
+log_locks_session() {
+    local name=$1 package=$2 port=$3
+    shift 3
+    server "$package" "$port" "$@" --log-locks
+    local args="$* --log-locks"
+    echo "\$ cargo run --release -p $package -- ${args# }" >"$BLOCK"
+    run "cargo run --release -p stress-client -- run http://@ADDR@ --requests 40 --concurrency 20 --quiet"
+    emit "$name/run"
+    stop
+    local jobs=$WORK/jobs
+    tail -c +$((BANNER_BYTES + 1)) "$SERVER_OUT" | grep '^\[worker' >"$jobs" || true
+    head -6 "$jobs" >"$BLOCK"
+    emit "$name/first-wave"
+    head -16 "$jobs" >"$BLOCK"
+    emit "$name/first"
+    { sed -n 17,26p "$jobs"; echo '...'; tail -c +$((BANNER_BYTES + 1)) "$SERVER_OUT" |
+        grep -v '^\[worker' | shown; } >"$BLOCK"
+    emit "$name/steady"
+}
+
+session_stage7_log_locks() { log_locks_session stage7-log-locks stage7 8087; }
+session_stage8_log_locks() {
+    log_locks_session stage8-log-locks stage8 8088 --capacity 100 --work-ms 100 --hold-ms 10
+}
+
 # The stress client's README: its example session and one example per feature.
 session_client_example() {
     server stage7 8087
