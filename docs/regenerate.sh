@@ -145,6 +145,17 @@ run() {
     echo "    \$ $display ($((SECONDS - started)) s)"
 }
 
+# run_as SHOWN REAL: like run, when what the reader types (SHOWN, maybe several lines)
+# is not a command the script can replay as is (a wait done by hand).
+run_as() {
+    local display=${1//@ADDR@/$SHOWN_ADDR}
+    local real=${2//@ADDR@/$ADDR}
+    printf '%s\n' "$display" | sed 's/^/$ /' >>"$BLOCK"
+    bash -c "$real" 2>&1 | shown >>"$BLOCK" || true
+    [ -z "$(tail -c 1 "$BLOCK")" ] || echo >>"$BLOCK"
+    echo "    $display"
+}
+
 # background COMMAND: like run, for a command the reader starts with `&` in another terminal
 # (a silent client); its output is not shown.
 background() {
@@ -287,7 +298,8 @@ burst_session() {
     shift 3
     server "$package" "$port"
     emit "$name/server"
-    run "curl -s -i $EVENT http://@ADDR@/events"
+    # Stage 4's docs send the burst to a fresh server (its event has a session of its own).
+    [ "$package" = stage4 ] || run "curl -s -i $EVENT http://@ADDR@/events"
     save event
     run "cargo run --release -p stress-client -- run http://@ADDR@${*:+ $*}"
     save burst
@@ -308,6 +320,19 @@ session_stage5() { burst_session stage5 stage5 8085; }
 session_stage6() { burst_session stage6 stage6 8086; }
 session_stage7() { burst_session stage7 stage7 8087; }
 session_stage8() { burst_session stage8 stage8 8088; }
+
+# Stage 4: three events at the same moment queue at the lock; /stats shows them waiting.
+session_stage4_lock() {
+    local bob='-d "{\"user\":\"bob\",\"action\":\"buy\",\"amount\":$a}"'
+    local loop="for a in 1 2 3; do curl -s -w \" %{time_total}s\\n\" $bob http://@ADDR@/events & done"
+    server stage4 8084
+    : >"$BLOCK"
+    run "curl -s -i $EVENT http://@ADDR@/events"
+    run_as "$loop
+curl -s http://@ADDR@/stats     # 0.3 s later" "$loop; sleep 0.3; curl -s http://@ADDR@/stats; echo; wait"
+    emit stage4-lock/run
+    stop_quietly
+}
 
 # Stage 4 with more clients than its 5 s timeout leaves room for.
 session_stage4_timeouts() {
