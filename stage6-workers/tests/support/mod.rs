@@ -306,15 +306,20 @@ pub async fn load(addr: SocketAddr, requests: usize, concurrency: usize) -> Load
 
 /// Reads `/stats` every few milliseconds until `stop` is set, and returns every
 /// snapshot's `queue_depth` (to compare with the capacity). Each read is on a connection
-/// of its own, as in [`stats`]; gives up quietly once the server stops answering, since
-/// it also runs while a server shuts down.
+/// of its own, as in [`stats`]: the client keeps no idle connection to reuse. Gives up
+/// quietly once the server stops answering, since it also runs while a server shuts down.
 pub async fn sample_queue_depth(
     addr: SocketAddr,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Vec<u64> {
+    let http = reqwest::Client::builder()
+        .timeout(PATIENCE)
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("an HTTP client");
     let mut depths = Vec::new();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let Ok(response) = http().get(url(addr, "/stats")).send().await else {
+        let Ok(response) = http.get(url(addr, "/stats")).send().await else {
             break;
         };
         let Ok(stats) = response.json::<Value>().await else {
