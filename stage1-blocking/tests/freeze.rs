@@ -1,7 +1,8 @@
 //! Proves stage 1's lesson: while one client sits idle, nobody else is answered; the
-//! moment it leaves, the waiting request is served.
+//! moment it leaves, the waiting request is served. The other tests send exact bytes
+//! (header spellings, bad lengths) on raw sockets.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
@@ -56,35 +57,38 @@ fn a_content_length_that_is_not_a_number_is_answered_400() {
     assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
 }
 
-#[test]
-fn one_idle_client_freezes_everyone_until_it_leaves() {
+/// The idle client is a raw socket (it must send nothing at all); the client that waits
+/// is an ordinary reqwest call, run on a tokio runtime while the server keeps its thread.
+#[tokio::test]
+async fn one_idle_client_freezes_everyone_until_it_leaves() {
     let addr = start_server();
     let idle = TcpStream::connect(addr).expect("idle client connects");
     // The kernel hands out queued connections in arrival order, so the server picks
     // the idle client first, whether or not it was already waiting in `accept`.
-    let mut waiting = send(addr, HELLO);
+    let waiting = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("http://{addr}/"))
+            .body("hello")
+            .send(),
+    );
 
     // The server is parked in `read` on the idle socket, so nothing comes back. A slow
     // machine can only make this wait longer, never produce an answer.
-    waiting
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .expect("set timeout");
-    let mut byte = [0u8; 1];
-    let err = waiting
-        .read(&mut byte)
-        .expect_err("no answer while the idle client holds the server");
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
-        "expected a timeout, got {err}"
+        !waiting.is_finished(),
+        "the waiting request was answered while the idle client still held the server"
     );
 
     // The idle client leaves; the server reads EOF, moves on, and answers.
     drop(idle);
-    waiting
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("set timeout");
-    let response = read_all(&mut waiting);
-    assert!(response.ends_with("\r\n\r\nhello"), "{response}");
+    let response = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("an answer once the idle client has left")
+        .expect("the client task")
+        .expect("an answer, not an error");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert_eq!(response.text().await.expect("the body"), "hello");
 }
 
 #[test]

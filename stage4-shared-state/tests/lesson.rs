@@ -5,7 +5,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{event, run, start, stats, wait_for_stats, Client, Config};
+use reqwest::StatusCode;
+use support::{http, post_event, run, start, stats, wait_for_stats, Config};
 use tokio::net::TcpListener;
 
 fn config(work_ms: u64) -> Config {
@@ -21,21 +22,21 @@ async fn concurrent_requests_take_turns_at_the_lock() {
     const WORK_MS: u64 = 100;
     let addr = start(config(WORK_MS)).await;
 
+    // All six in flight at once, so the client opens a connection for each.
+    let http = http();
     let started = Instant::now();
     let mut answers = Vec::new();
     for amount in 1..=CLIENTS {
+        let http = http.clone();
         answers.push(tokio::spawn(async move {
-            Client::connect(addr)
-                .await
-                .roundtrip(&event("alice", amount))
-                .await
+            post_event(&http, addr, "alice", amount).await
         }));
     }
     let mut balances = Vec::new();
     for answer in answers {
-        let answer = answer.await.expect("client task");
-        assert_eq!(answer.status, 200, "{answer:?}");
-        balances.push(answer.body["balance"].as_i64().expect("a balance"));
+        let (status, body) = answer.await.expect("client task");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        balances.push(body["balance"].as_i64().expect("a balance"));
     }
     let elapsed = started.elapsed();
 
@@ -75,12 +76,11 @@ async fn balances_are_exact_across_many_users() {
     let mut tasks = Vec::new();
     for user in 0..10 {
         tasks.push(tokio::spawn(async move {
-            let mut client = Client::connect(addr).await;
+            // A client per user: one keep-alive connection each, ten at once.
+            let http = http();
             for amount in [5, -2, 7] {
-                let answer = client
-                    .roundtrip(&event(&format!("user{user}"), amount))
-                    .await;
-                assert_eq!(answer.status, 200, "{answer:?}");
+                let (status, body) = post_event(&http, addr, &format!("user{user}"), amount).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
             }
         }));
     }
@@ -96,13 +96,10 @@ async fn balances_are_exact_across_many_users() {
 #[tokio::test]
 async fn waiting_requests_show_up_as_queue_depth() {
     let addr = start(config(300)).await;
+    let http = http();
     for amount in 1..=3 {
-        tokio::spawn(async move {
-            Client::connect(addr)
-                .await
-                .roundtrip(&event("bob", amount))
-                .await
-        });
+        let http = http.clone();
+        tokio::spawn(async move { post_event(&http, addr, "bob", amount).await });
     }
     // One holds the lock, the other two wait in the mutex's queue.
     let stats = wait_for_stats(addr, |s| s["queue_depth"] == 2).await;
@@ -119,13 +116,12 @@ async fn shutdown_finishes_every_event_in_progress() {
         let _ = stopped.await;
     }));
 
+    let http = http();
     let mut clients = Vec::new();
     for amount in [10, 20, 30] {
+        let http = http.clone();
         clients.push(tokio::spawn(async move {
-            Client::connect(addr)
-                .await
-                .roundtrip(&event("carol", amount))
-                .await
+            post_event(&http, addr, "carol", amount).await
         }));
     }
     // All three requests are in: one working, two waiting for the lock.
@@ -140,6 +136,7 @@ async fn shutdown_finishes_every_event_in_progress() {
     assert_eq!(summary.users, 1);
     assert_eq!(summary.balance_total, 60);
     for client in clients {
-        assert_eq!(client.await.expect("client task").status, 200);
+        let (status, body) = client.await.expect("client task");
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
 }

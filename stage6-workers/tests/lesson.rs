@@ -4,7 +4,10 @@
 
 mod support;
 
-use support::{event, run, start, stats, wait_for_stats, Client, Config};
+use reqwest::header::{HeaderValue, RETRY_AFTER};
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::{http, json_event, post_event, run, start, stats, url, wait_for_stats, Config};
 use tokio::net::TcpListener;
 
 fn config(workers: usize, capacity: usize, work_ms: u64) -> Config {
@@ -26,9 +29,10 @@ fn drained(stats: &serde_json::Value) -> bool {
 async fn exactly_workers_jobs_run_at_once() {
     const WORKERS: u64 = 4;
     let addr = start(config(WORKERS as usize, 40, 300)).await;
-    let mut client = Client::connect(addr).await;
+    let http = http();
     for amount in 1..=12 {
-        assert_eq!(client.roundtrip(&event("gina", amount)).await.status, 202);
+        let (status, body) = post_event(&http, addr, "gina", amount).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     }
 
     // Twelve queued events and four idle workers: all four must get busy together. If a
@@ -47,23 +51,31 @@ async fn exactly_workers_jobs_run_at_once() {
 async fn a_burst_beyond_the_queue_is_refused_at_once_and_the_rest_applied() {
     const BURST: u32 = 12;
     let addr = start(config(2, 2, 1000)).await;
-    let mut client = Client::connect(addr).await;
+    let http = http();
 
     // Amounts are powers of two, so the balance total says exactly which events landed.
     let mut accepted_total = 0i64;
     let mut rejected = 0;
     for i in 0..BURST {
         let amount = 1i64 << i;
-        let answer = client.roundtrip(&event("erin", amount)).await;
-        match answer.status {
-            202 => accepted_total += amount,
-            503 => {
+        let response = http
+            .post(url(addr, "/events"))
+            .json(&json_event("erin", amount))
+            .send()
+            .await
+            .expect("an answer");
+        let status = response.status();
+        let retry_after = response.headers().get(RETRY_AFTER).cloned();
+        let body: Value = response.json().await.expect("a JSON answer");
+        match status {
+            StatusCode::ACCEPTED => accepted_total += amount,
+            StatusCode::SERVICE_UNAVAILABLE => {
                 rejected += 1;
-                assert_eq!(answer.body["status"], "rejected");
-                assert_eq!(answer.reason(), "server_busy");
-                assert_eq!(answer.header("retry-after"), Some("1"));
+                assert_eq!(body["status"], "rejected");
+                assert_eq!(body["reason"], "server_busy");
+                assert_eq!(retry_after, Some(HeaderValue::from_static("1")));
             }
-            other => panic!("unexpected status {other}: {answer:?}"),
+            other => panic!("unexpected status {other}: {body}"),
         }
     }
     assert!(rejected > 0, "a queue of 2 cannot take a burst of {BURST}");
@@ -96,9 +108,10 @@ async fn shutdown_applies_every_queued_event() {
         let _ = stopped.await;
     }));
 
-    let mut client = Client::connect(addr).await;
+    let http = http();
     for amount in 1..=20 {
-        assert_eq!(client.roundtrip(&event("frank", amount)).await.status, 202);
+        let (status, body) = post_event(&http, addr, "frank", amount).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     }
     // Most of the twenty are still queued when the signal comes.
     stop.send(()).expect("server is running");

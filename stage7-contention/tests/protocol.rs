@@ -3,7 +3,9 @@
 
 mod support;
 
-use support::{event, post, start, stats, Client, Config};
+use reqwest::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
+use reqwest::StatusCode;
+use support::{event, http, reply, start, stats, url, Client, Config};
 
 fn instant() -> Config {
     Config {
@@ -15,15 +17,15 @@ fn instant() -> Config {
 #[tokio::test]
 async fn bad_input_is_answered_and_counted() {
     let addr = start(instant()).await;
-    let mut client = Client::connect(addr).await;
-    assert_eq!(
-        client.roundtrip(&post("nope", "")).await.reason(),
-        "invalid_json"
-    );
-    assert_eq!(
-        client.roundtrip(&post("{}", "")).await.reason(),
-        "invalid_event"
-    );
+    let http = http();
+    let events = url(addr, "/events");
+    let (status, body) = reply(http.post(&events).body("nope")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["reason"], "invalid_json");
+    let (status, body) = reply(http.post(&events).body("{}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["reason"], "invalid_event");
+    // A length the client claims and never sends: only raw bytes can tell that lie.
     let huge = b"POST /events HTTP/1.1\r\nContent-Length: 10000000000\r\n\r\n";
     assert_eq!(
         Client::connect(addr).await.roundtrip(huge).await.status,
@@ -32,6 +34,7 @@ async fn bad_input_is_answered_and_counted() {
     assert_eq!(stats(addr).await["invalid"], 3);
 }
 
+/// About the connection itself, so on the raw client: reqwest would quietly reconnect.
 #[tokio::test]
 async fn many_events_share_one_keep_alive_connection() {
     let addr = start(instant()).await;
@@ -70,10 +73,16 @@ async fn stats_has_the_fields_the_stress_client_reads() {
     }
     assert!(stats["model_formula"].is_string());
 
-    let answer = Client::connect(addr)
+    let response = http()
+        .post(url(addr, "/stats"))
+        // Said explicitly: a POST must carry a length, and reqwest omits it for no body.
+        .header(CONTENT_LENGTH, 0)
+        .send()
         .await
-        .roundtrip(b"POST /stats HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
-        .await;
-    assert_eq!(answer.status, 405);
-    assert_eq!(answer.header("allow"), Some("GET"));
+        .expect("an answer");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        response.headers().get(ALLOW),
+        Some(&HeaderValue::from_static("GET"))
+    );
 }

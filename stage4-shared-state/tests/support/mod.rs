@@ -1,12 +1,15 @@
-//! A tiny raw HTTP/1.1 client for the tests: it sends exactly the bytes a test writes,
-//! malformed ones included, and reads answers by their Content-Length so one connection
-//! can carry many requests.
+//! The tests' two HTTP clients. Behaviour tests (statuses, JSON, counts) talk through
+//! reqwest, the way any HTTP client would. Wire tests use the tiny raw client below: it
+//! sends exactly the bytes a test writes, malformed ones included, and reads answers by
+//! their Content-Length so one connection can carry many requests.
 
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use reqwest::StatusCode;
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -25,22 +28,60 @@ pub async fn start(config: Config) -> SocketAddr {
     addr
 }
 
-/// Reads `/stats` on a connection of its own.
-pub async fn stats(addr: SocketAddr) -> serde_json::Value {
-    let answer = Client::connect(addr)
+/// A reqwest client for one test. Each test builds its own: a client's pooled
+/// connections belong to the runtime that opened them, and every test has its own.
+/// Requests sent one after another reuse one keep-alive connection; requests in flight
+/// together each get a connection of their own.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(PATIENCE)
+        .build()
+        .expect("an HTTP client")
+}
+
+pub fn url(addr: SocketAddr, path: &str) -> String {
+    format!("http://{addr}{path}")
+}
+
+pub fn json_event(user: &str, amount: i64) -> Value {
+    json!({ "user": user, "action": "buy", "amount": amount })
+}
+
+/// Sends a request and reads the status and the JSON answer every route gives.
+pub async fn reply(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request
+        .send()
         .await
-        .roundtrip(b"GET /stats HTTP/1.1\r\nConnection: close\r\n\r\n")
-        .await;
-    assert_eq!(answer.status, 200, "{answer:?}");
-    answer.body
+        .expect("the server answers within the patience bound");
+    let status = response.status();
+    let body = response.json().await.expect("every answer body is JSON");
+    (status, body)
+}
+
+/// `POST /events` with a `buy` of `amount` for `user`.
+pub async fn post_event(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    user: &str,
+    amount: i64,
+) -> (StatusCode, Value) {
+    reply(
+        http.post(url(addr, "/events"))
+            .json(&json_event(user, amount)),
+    )
+    .await
+}
+
+/// Reads `/stats` on a connection of its own (a fresh client, dropped afterwards).
+pub async fn stats(addr: SocketAddr) -> Value {
+    let (status, body) = reply(http().get(url(addr, "/stats"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
 }
 
 /// Polls `/stats` until `ready` holds. Bounded by the patience deadline; used to wait
 /// for a state, never to assert how long reaching it took.
-pub async fn wait_for_stats(
-    addr: SocketAddr,
-    ready: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
+pub async fn wait_for_stats(addr: SocketAddr, ready: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let stats = stats(addr).await;
@@ -55,6 +96,7 @@ pub async fn wait_for_stats(
     }
 }
 
+/// The raw bytes of a well-formed `POST /events`, for tests about the wire.
 pub fn event(user: &str, amount: i64) -> Vec<u8> {
     post(
         &format!(r#"{{"user":"{user}","action":"buy","amount":{amount}}}"#),

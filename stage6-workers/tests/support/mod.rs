@@ -1,12 +1,16 @@
-//! A tiny raw HTTP/1.1 client for the tests: it sends exactly the bytes a test writes,
-//! malformed ones included, and reads answers by their Content-Length so one connection
-//! can carry many requests.
+//! The tests' two HTTP clients. Behaviour tests (statuses, JSON, counts) talk through
+//! reqwest, the way any HTTP client would. Wire tests use the tiny raw client below: it
+//! sends exactly the bytes a test writes, malformed ones included, and reads answers by
+//! their Content-Length so one connection can carry many requests.
 
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use reqwest::header::{HeaderValue, RETRY_AFTER};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -25,22 +29,60 @@ pub async fn start(config: Config) -> SocketAddr {
     addr
 }
 
-/// Reads `/stats` on a connection of its own.
-pub async fn stats(addr: SocketAddr) -> serde_json::Value {
-    let answer = Client::connect(addr)
+/// A reqwest client for one test. Each test builds its own: a client's pooled
+/// connections belong to the runtime that opened them, and every test has its own.
+/// Requests sent one after another reuse one keep-alive connection; requests in flight
+/// together each get a connection of their own.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(PATIENCE)
+        .build()
+        .expect("an HTTP client")
+}
+
+pub fn url(addr: SocketAddr, path: &str) -> String {
+    format!("http://{addr}{path}")
+}
+
+pub fn json_event(user: &str, amount: i64) -> Value {
+    json!({ "user": user, "action": "buy", "amount": amount })
+}
+
+/// Sends a request and reads the status and the JSON answer every route gives.
+pub async fn reply(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let response = request
+        .send()
         .await
-        .roundtrip(b"GET /stats HTTP/1.1\r\nConnection: close\r\n\r\n")
-        .await;
-    assert_eq!(answer.status, 200, "{answer:?}");
-    answer.body
+        .expect("the server answers within the patience bound");
+    let status = response.status();
+    let body = response.json().await.expect("every answer body is JSON");
+    (status, body)
+}
+
+/// `POST /events` with a `buy` of `amount` for `user`.
+pub async fn post_event(
+    http: &reqwest::Client,
+    addr: SocketAddr,
+    user: &str,
+    amount: i64,
+) -> (StatusCode, Value) {
+    reply(
+        http.post(url(addr, "/events"))
+            .json(&json_event(user, amount)),
+    )
+    .await
+}
+
+/// Reads `/stats` on a connection of its own (a fresh client, dropped afterwards).
+pub async fn stats(addr: SocketAddr) -> Value {
+    let (status, body) = reply(http().get(url(addr, "/stats"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
 }
 
 /// Polls `/stats` until `ready` holds. Bounded by the patience deadline; used to wait
 /// for a state, never to assert how long reaching it took.
-pub async fn wait_for_stats(
-    addr: SocketAddr,
-    ready: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
+pub async fn wait_for_stats(addr: SocketAddr, ready: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let stats = stats(addr).await;
@@ -55,6 +97,7 @@ pub async fn wait_for_stats(
     }
 }
 
+/// The raw bytes of a well-formed `POST /events`, for tests about the wire.
 pub fn event(user: &str, amount: i64) -> Vec<u8> {
     post(
         &format!(r#"{{"user":"{user}","action":"buy","amount":{amount}}}"#),
@@ -192,10 +235,11 @@ pub struct LoadReport {
     pub unexpected: Vec<String>,
 }
 
-/// Sends `requests` events, `concurrency` keep-alive connections at a time, each
-/// waiting for its answer before the next request. Event `i` is for user `u{i % 97}`
-/// with amount `i + 1`, so sums identify exactly which events were accepted. A client
-/// whose connection is refused or closed (a server shutting down) just stops.
+/// Sends `requests` events from `concurrency` clients at a time, each a reqwest client
+/// of its own (so one keep-alive connection) waiting for its answer before the next
+/// request. Event `i` is for user `u{i % 97}` with amount `i + 1`, so sums identify
+/// exactly which events were accepted. A client whose request fails (a server shutting
+/// down refuses or closes its connection) just stops.
 pub async fn load(addr: SocketAddr, requests: usize, concurrency: usize) -> LoadReport {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -205,14 +249,8 @@ pub async fn load(addr: SocketAddr, requests: usize, concurrency: usize) -> Load
         .map(|_| {
             let next = Arc::clone(&next);
             tokio::spawn(async move {
+                let http = http();
                 let mut report = LoadReport::default();
-                let Ok(stream) = TcpStream::connect(addr).await else {
-                    return report;
-                };
-                let mut client = Client {
-                    stream,
-                    buffer: Vec::new(),
-                };
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= requests {
@@ -220,29 +258,33 @@ pub async fn load(addr: SocketAddr, requests: usize, concurrency: usize) -> Load
                     }
                     let user = format!("u{}", i % 97);
                     let amount = i as i64 + 1;
-                    if client
-                        .stream
-                        .write_all(&event(&user, amount))
-                        .await
-                        .is_err()
-                    {
-                        report.unanswered += 1;
-                        break;
-                    }
-                    let Some(answer) = client.answer().await else {
+                    let sent = http
+                        .post(url(addr, "/events"))
+                        .json(&json_event(&user, amount))
+                        .send()
+                        .await;
+                    let Ok(response) = sent else {
                         report.unanswered += 1;
                         break;
                     };
-                    match (answer.status, answer.header("retry-after")) {
-                        (202, _) => {
+                    let status = response.status();
+                    let retry_after = response.headers().get(RETRY_AFTER).cloned();
+                    let body: Value = response.json().await.unwrap_or(Value::Null);
+                    match status {
+                        StatusCode::ACCEPTED => {
                             report.accepted += 1;
                             report.accepted_amount += amount;
                             report.accepted_users.insert(user);
                         }
-                        (503, Some("1")) if answer.reason() == "server_busy" => {
+                        StatusCode::SERVICE_UNAVAILABLE
+                            if retry_after == Some(HeaderValue::from_static("1"))
+                                && body["reason"] == "server_busy" =>
+                        {
                             report.rejected += 1;
                         }
-                        _ => report.unexpected.push(format!("{answer:?}")),
+                        _ => report
+                            .unexpected
+                            .push(format!("{status} {retry_after:?} {body}")),
                     }
                 }
                 report
@@ -263,33 +305,27 @@ pub async fn load(addr: SocketAddr, requests: usize, concurrency: usize) -> Load
 }
 
 /// Reads `/stats` every few milliseconds until `stop` is set, and returns every
-/// snapshot's `queue_depth` (to compare with the capacity). Gives up quietly on a
-/// refused connection, since it also runs while a server shuts down.
+/// snapshot's `queue_depth` (to compare with the capacity). Each read is on a connection
+/// of its own, as in [`stats`]: the client keeps no idle connection to reuse. Gives up
+/// quietly once the server stops answering, since it also runs while a server shuts down.
 pub async fn sample_queue_depth(
     addr: SocketAddr,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Vec<u64> {
+    let http = reqwest::Client::builder()
+        .timeout(PATIENCE)
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("an HTTP client");
     let mut depths = Vec::new();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let Ok(stream) = TcpStream::connect(addr).await else {
+        let Ok(response) = http.get(url(addr, "/stats")).send().await else {
             break;
         };
-        let mut client = Client {
-            stream,
-            buffer: Vec::new(),
-        };
-        if client
-            .stream
-            .write_all(b"GET /stats HTTP/1.1\r\nConnection: close\r\n\r\n")
-            .await
-            .is_err()
-        {
-            break;
-        }
-        let Some(answer) = client.answer().await else {
+        let Ok(stats) = response.json::<Value>().await else {
             break;
         };
-        depths.extend(answer.body["queue_depth"].as_u64());
+        depths.extend(stats["queue_depth"].as_u64());
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     depths
