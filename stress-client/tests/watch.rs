@@ -100,6 +100,25 @@ fn stage5_frame_has_no_lock_panel() {
 }
 
 #[test]
+fn stage8_with_one_user_is_held_against_the_hot_key_bound() {
+    let mut stats = snapshot(STAGE7_BURST);
+    stats.stage = 8;
+    stats.name = "sharding".into();
+    stats.users = 1;
+    stats.model_jobs_per_sec = Some(1454.5);
+    let screen = render(&watched(&stats, 40), 120, 40);
+    assert!(
+        screen.contains(
+            "1000 / hold_ms (one hot key: its shard lock serializes every job) = 100.0 jobs/s"
+        ),
+        "{screen}"
+    );
+    stats.users = 86;
+    let screen = render(&watched(&stats, 40), 120, 40);
+    assert!(screen.contains("= 1454.5 jobs/s"), "{screen}");
+}
+
+#[test]
 fn a_server_that_goes_away_is_shown_gone_with_its_last_numbers() {
     let mut state = watched(&snapshot(STAGE5_BURST), 101);
     state.record(

@@ -11,6 +11,7 @@ use super::state::{
     format_bytes, format_knobs, format_micros, format_uptime, has_lock_panel, percentile, Link,
     WatchState,
 };
+use crate::model::{self, ModelBound};
 use crate::stats::ServerStats;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
@@ -100,13 +101,23 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &WatchState) {
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
+/// The model as the client applies it (`model::bound`): the server's own bound, except on
+/// stage 8 when every event so far came from one user (`--users 1`), where one shard's lock
+/// sets the pace; the server counts the users it has seen.
+fn bound(stats: &ServerStats) -> Option<ModelBound> {
+    let users = usize::try_from(stats.users).unwrap_or(usize::MAX);
+    model::bound(stats, users)
+}
+
 fn model_line(stats: &ServerStats) -> Line<'static> {
-    let formula = stats.model_formula.clone().unwrap_or_default();
-    match stats.model_jobs_per_sec {
+    match bound(stats) {
         Some(bound) => Line::from(vec![
             Span::raw("model: "),
-            Span::raw(formula),
-            Span::styled(format!(" = {bound:.1} jobs/s"), Style::new().bold()),
+            Span::raw(bound.formula),
+            Span::styled(
+                format!(" = {:.1} jobs/s", bound.jobs_per_sec),
+                Style::new().bold(),
+            ),
         ]),
         None => Line::from("model: (not served)"),
     }
@@ -179,7 +190,7 @@ fn busy_gauge(stats: &ServerStats, stale: bool) -> Gauge<'static> {
 fn model_gauge(state: &WatchState, stats: &ServerStats, stale: bool) -> Gauge<'static> {
     let measured = state.history.measured_jobs_per_sec();
     let title = "processed jobs/s (last 5 s) / model bound";
-    match (measured, stats.model_jobs_per_sec.filter(|b| *b > 0.0)) {
+    match (measured, bound(stats).map(|b| b.jobs_per_sec)) {
         (Some(measured), Some(bound)) => {
             let label = format!(
                 "{measured:.1} / {bound:.1} jobs/s ({:.0} %)",
