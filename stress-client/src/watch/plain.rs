@@ -2,8 +2,8 @@
 //! Every field is `name value` so `grep`/`awk` can pick one out:
 //!
 //! ```text
-//! 21:58:42 stage 7 queue 37/100 busy 16/16 accepted/s 120.0 rejected/s 30.0 processed/s 98.0 lock-wait-p99 85.3 ms
-//! 21:58:43 gone: GET /stats failed: connection refused (retrying)
+//! 22:38:52 stage 7 queue 100/100 busy 16/16 accepted/s 99.0 rejected/s 51.0 processed/s 98.0 lock-wait-p99 134.4 ms
+//! 22:38:53 gone: GET /stats failed: connect: Connection refused (os error 111) (retrying)
 //! ```
 
 use super::history::Counter;
