@@ -44,6 +44,24 @@ enum Command {
     /// Build the stages (release), run each on 127.0.0.1:0 under the same load, check and
     /// stop it, and print one table: a row per stage, variant or swept value.
     Compare(CompareArgs),
+    /// Live full-screen view of a stage's /stats (stages 4–8): queue, workers, rates, lock.
+    Watch(WatchArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "On a terminal: a full-screen view; q, Esc or Ctrl-C quits. Piped: one line per poll.
+A URL without /stats (stages 1–3) exits 2 at once; a URL that does not answer is retried."
+)]
+struct WatchArgs {
+    /// Server base URL, e.g. http://127.0.0.1:8085.
+    url: String,
+    /// Time between two GET /stats, e.g. 250ms, 1s.
+    #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+    interval: Duration,
+    /// Stop after N polls (for logs and tests); default: until q / Ctrl-C.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -98,6 +116,9 @@ struct RunArgs {
     /// No progress bar and no tables: one summary line, plus any failure.
     #[arg(long, short)]
     quiet: bool,
+    /// Show the live view of /stats (as `watch`) during the run and drain; tables follow.
+    #[arg(long, conflicts_with = "quiet")]
+    watch: bool,
 }
 
 #[derive(Args, Debug)]
@@ -260,6 +281,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run_command(args).await,
             Command::Garbage(args) => garbage_command(args).await,
             Command::Compare(args) => compare_command(args).await,
+            Command::Watch(args) => watch_command(args).await,
         }
     });
     match result {
@@ -275,7 +297,7 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     let target = Target::resolve(&args.url).await?;
     let load = load_of(&args)?;
     let terminal = std::io::stdout().is_terminal();
-    let config = load_config(&args, target);
+    let config = load_config(&args, target, terminal);
     watch_ctrl_c(config.stop.clone());
     let heading = run_heading(&args, &config, &load);
 
@@ -283,17 +305,30 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     if !args.quiet {
         preflight(server.before(), &load, &config);
     }
-    let run = run::run_load(&config, &load).await;
-    if !args.quiet {
-        // Outcomes and latency first: on a slow stage the drain below can take a while.
-        print!("{}", report::render_run(&heading, &run, terminal));
-    }
     let options = CheckOptions {
         drain_timeout: args.drain_timeout,
         distinct_users: load.distinct_users(),
-        progress: !args.quiet,
+        progress: config.progress,
     };
-    let check = server.finish(&run, &options).await;
+    let (run, check) = if args.watch {
+        // The view shows the run and the drain; the tables follow once it closes.
+        let work = async {
+            let run = run::run_load(&config, &load).await;
+            let check = server.finish(&run, &options).await;
+            (run, check)
+        };
+        let (run, check) = stress_client::watch::during(&config.target, &args.url, work).await;
+        print!("{}", report::render_run(&heading, &run, terminal));
+        (run, check)
+    } else {
+        let run = run::run_load(&config, &load).await;
+        if !args.quiet {
+            // Outcomes and latency first: on a slow stage the drain below can take a while.
+            print!("{}", report::render_run(&heading, &run, terminal));
+        }
+        let check = server.finish(&run, &options).await;
+        (run, check)
+    };
     let expectations = args
         .expect
         .as_ref()
@@ -351,7 +386,8 @@ fn load_of(args: &RunArgs) -> Result<Load, String> {
     Ok(load)
 }
 
-fn load_config(args: &RunArgs, target: Target) -> LoadConfig {
+/// `terminal`: whether stdout is one (with `--watch` the view then owns it).
+fn load_config(args: &RunArgs, target: Target, terminal: bool) -> LoadConfig {
     LoadConfig {
         target,
         concurrency: args.concurrency as usize,
@@ -360,7 +396,8 @@ fn load_config(args: &RunArgs, target: Target) -> LoadConfig {
         warmup: args.warmup,
         rate: args.rate,
         idle: args.idle,
-        progress: !args.quiet,
+        // With --watch the view owns the terminal: bars drawn under it would tear it up.
+        progress: !(args.quiet || args.watch && terminal),
         stop: run::StopSignal::default(),
     }
 }
@@ -468,6 +505,16 @@ fn preflight(before: &Result<ServerStats, String>, load: &Load, config: &LoadCon
             );
         }
     }
+}
+
+async fn watch_command(args: WatchArgs) -> Result<ExitCode, String> {
+    let options = stress_client::watch::WatchOptions {
+        url: args.url,
+        interval: args.interval,
+        count: args.count,
+    };
+    stress_client::watch::watch(&options).await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn compare_command(args: CompareArgs) -> Result<ExitCode, String> {

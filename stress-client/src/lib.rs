@@ -29,6 +29,7 @@ pub mod report;
 pub mod run;
 pub mod stats;
 pub mod target;
+pub mod watch;
 
 use check::{CheckOptions, CheckReport};
 use load::Load;
