@@ -196,7 +196,7 @@ impl Server {
                 )
             }
         });
-        for (status, body) in futures_join(posts).await {
+        for (status, body) in all_at_once(posts).await {
             if status != 202 {
                 not_done(
                     self.exercise,
@@ -243,9 +243,9 @@ impl Server {
 }
 
 /// Runs the futures at the same time and collects their outputs, in order.
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+async fn all_at_once<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let tasks: Vec<_> = futures.map(tokio::spawn).collect();
