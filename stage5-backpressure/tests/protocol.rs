@@ -79,6 +79,6 @@ async fn stats_has_the_fields_the_stress_client_reads() {
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(
         response.headers().get(ALLOW),
-        Some(&HeaderValue::from_static("GET"))
+        Some(&HeaderValue::from_static("GET, HEAD"))
     );
 }

@@ -252,9 +252,12 @@ fn route(app: &App, queue: &mpsc::Sender<Event>, request: &Request) -> Response 
         (_, "/stats") => Response::error(
             405,
             "method_not_allowed",
-            format!("{} /stats is not supported; use GET", request.method),
+            format!(
+                "{} /stats is not supported; use GET or HEAD",
+                request.method
+            ),
         )
-        .with_headers(&[("Allow", "GET")]),
+        .with_headers(&[("Allow", "GET, HEAD")]),
         (_, "/events") => Response::error(
             405,
             "method_not_allowed",

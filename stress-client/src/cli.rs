@@ -581,10 +581,11 @@ async fn garbage_command(args: GarbageArgs) -> Result<ExitCode, String> {
     );
     if args.quiet {
         println!(
-            "{} cases: {} as specified, {} hung; {}",
+            "{} cases: {} as specified, {} hung; {}; {}",
             report.cases.len(),
             report.count(garbage::CaseVerdict::Matches),
             report.count(garbage::CaseVerdict::Hung),
+            report.slow_reader,
             report.final_request
         );
     } else {

@@ -106,6 +106,10 @@ fn stage8_with_one_user_is_held_against_the_hot_key_bound() {
     stats.name = "sharding".into();
     stats.users = 1;
     stats.model_jobs_per_sec = Some(1454.5);
+    // What stage 8's /stats publishes beside its spread-keys bound (1000 / hold_ms).
+    stats.model_hot_key_jobs_per_sec = Some(100.0);
+    stats.model_hot_key_formula =
+        Some("1000 / hold_ms (one hot key: its shard lock serializes every job)".into());
     let screen = render(&watched(&stats, 40), 120, 40);
     assert!(
         screen.contains(
