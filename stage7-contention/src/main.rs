@@ -41,7 +41,7 @@ async fn main() -> ExitCode {
     println!(
         "\nstage 7 · contention: one hot lock caps the whole pool\n\
          knobs: --workers {workers}, --capacity {capacity}, --work-ms {work_ms}, --hold-ms {hold_ms}, --max-body {max_body} bytes, --read-timeout {timeout:?}\n\
-         model: {formula} = {model:.1} events/s; a burst gets about capacity + model × burst seconds accepted\n\
+         model: {formula} = {model:.1} events/s; a burst gets about capacity + workers + model × (burst seconds − one job) accepted\n\
          \n\
          try:\n  \
            curl -i -d '{{\"user\":\"alice\",\"action\":\"buy\",\"amount\":100}}' http://{addr}/events\n  \

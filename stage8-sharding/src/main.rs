@@ -41,7 +41,7 @@ async fn main() -> ExitCode {
     println!(
         "\nstage 8 · sharding: split the lock, and writers to different keys run in parallel\n\
          knobs: --map {map} --shards {shards}, --workers {workers}, --capacity {capacity}, --work-ms {work_ms}, --hold-ms {hold_ms}, --max-body {max_body} bytes, --read-timeout {timeout:?}\n\
-         model: {formula} = {model:.1} events/s; a burst gets about capacity + model × burst seconds accepted\n\
+         model: {formula} = {model:.1} events/s; a burst gets about capacity + workers + model × (burst seconds − one job) accepted\n\
          \n\
          try:\n  \
            curl -i -d '{{\"user\":\"alice\",\"action\":\"buy\",\"amount\":100}}' http://{addr}/events\n  \
