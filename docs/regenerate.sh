@@ -468,11 +468,12 @@ STAGE8_FLAG_ROWS=(
 )
 
 session_stage8_flags() {
-    local row label flags client report=$WORK/report.json
+    local row label flags client report=$WORK/report.json rows=$WORK/rows
     {
         echo '| flags (server / client) | shards | accepted | server jobs/s | model | efficiency | wait p50 µs | wait p99 µs | peak holders |'
         echo '|---|---:|---:|---:|---:|---:|---:|---:|---:|'
-    } >"$BLOCK"
+    } >"$rows"
+    # server writes its banner into $BLOCK: the rows are kept apart.
     for row in "${STAGE8_FLAG_ROWS[@]}"; do
         IFS='|' read -r label flags client <<<"$row"
         # shellcheck disable=SC2086 # the flags are words
@@ -481,15 +482,15 @@ session_stage8_flags() {
         "$BIN/stress-client" run "http://$ADDR" $client --quiet --json "$report" >/dev/null || true
         LABEL=$label perl -MJSON::PP -0ne '
             my $c = decode_json($_)->{check}; my $s = $c->{stats_after};
-            printf "| %s | %d | %d | %.1f | %.1f | %.0f %% | %d | %d | %d |\n", $ENV{LABEL},
+            printf "| %s | %d | %d | %.1f | %.1f | %.0f%% | %d | %d | %d |\n", $ENV{LABEL},
                 $s->{knobs}{shards}, $c->{server_accepted}, $c->{measured_jobs_per_sec},
                 $c->{model}{jobs_per_sec}, $c->{efficiency_percent}, $s->{lock_wait_us}{p50},
-                $s->{lock_wait_us}{p99}, $s->{peak_lock_holders}' "$report" >>"$BLOCK"
+                $s->{lock_wait_us}{p99}, $s->{peak_lock_holders}' "$report" >>"$rows"
         echo "    $label"
         stop_quietly
     done
     local out=$WORK/emit
-    { echo "$STAMP"; echo; cat "$BLOCK"; } >"$out"
+    { echo "$STAMP"; echo; cat "$rows"; } >"$out"
     splice stage8-flags/table "$out"
     : >"$BLOCK"
 }
