@@ -18,7 +18,8 @@
 # with the stage's default port (808N): the one thing normalised, so that every command in
 # the docs still works when copied. Silent clients are `stress-client run --idle N`; the
 # other tools are curl and the shell. Run it on a quiet machine: other work on the same
-# cores lowers every rate it measures.
+# cores lowers every rate it measures. One exception to the above: lock-benchmark runs
+# `cargo bench -p stage8` twice (about 3 minutes) and writes tables, not a terminal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -604,7 +605,7 @@ main() {
         case $1 in
         --list) list; exit 0 ;;
         --no-build) build=0 ;;
-        -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
         *) wanted+=("$1") ;;
         esac
