@@ -605,7 +605,7 @@ main() {
         case $1 in
         --list) list; exit 0 ;;
         --no-build) build=0 ;;
-        -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
         *) wanted+=("$1") ;;
         esac
