@@ -18,7 +18,8 @@
 # with the stage's default port (808N): the one thing normalised, so that every command in
 # the docs still works when copied. Silent clients are `stress-client run --idle N`; the
 # other tools are curl and the shell. Run it on a quiet machine: other work on the same
-# cores lowers every rate it measures.
+# cores lowers every rate it measures. One exception to the above: lock-benchmark runs
+# `cargo bench -p stage8` twice (about 3 minutes) and writes tables, not a terminal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -439,6 +440,147 @@ session_measured_sweep_shards() {
 }
 session_measured_hot_key() { compare hot-key --stages 8 --users 1; }
 
+# Stage 3's read timeout, measured with curl: a silent keep-alive connection (telnet:// sends
+# raw bytes, as nc would), a body that stops short, and a body that trickles in.
+session_stage3_timeouts() {
+    local event='{"user":"alice","action":"buy","amount":100}'
+    server stage3 8083
+    echo '$ cargo run --release -p stage3 &' >"$BLOCK"
+    run "printf 'POST /events HTTP/1.1\\r\\nContent-Length: ${#event}\\r\\n\\r\\n$event' | curl -s -w '\\nclosed after %{time_total} s\\n' telnet://@ADDR@"
+    run "curl -s -H 'Content-Length: 50' -d '{\"user\"' -w '\\n%{http_code} after %{time_total} s\\n' http://@ADDR@/events"
+    emit stage3-timeouts/default
+    stop_quietly
+    server stage3 8083 --read-timeout 3s
+    echo '$ cargo run --release -p stage3 -- --read-timeout 3s &' >"$BLOCK"
+    run "(while printf x; do sleep 0.5; done) | curl -s -X POST -T - -H 'Transfer-Encoding:' -H 'Content-Length: 50' -w '\\n%{http_code} after %{time_total} s\\n' http://@ADDR@/events"
+    emit stage3-timeouts/trickle
+    stop_quietly
+}
+
+# Stage 8's README compares flag variants under the default burst: one row per fresh server,
+# the lock figures from /stats after the run. Each entry: LABEL|SERVER FLAGS|CLIENT FLAGS.
+STAGE8_FLAG_ROWS=(
+    'defaults||'
+    '`--map sharded`|--map sharded|'
+    '`--shards 1`|--shards 1|'
+    '`--map sharded --shards 1`|--map sharded --shards 1|'
+    'client `--users 1`||--users 1'
+    '`--capacity 100 --work-ms 100 --hold-ms 10`|--capacity 100 --work-ms 100 --hold-ms 10|'
+)
+
+session_stage8_flags() {
+    local row label flags client report=$WORK/report.json rows=$WORK/rows
+    {
+        echo '| flags (server / client) | shards | accepted | server jobs/s | model | efficiency | wait p50 µs | wait p99 µs | peak holders |'
+        echo '|---|---:|---:|---:|---:|---:|---:|---:|---:|'
+    } >"$rows"
+    # server writes its banner into $BLOCK: the rows are kept apart.
+    for row in "${STAGE8_FLAG_ROWS[@]}"; do
+        IFS='|' read -r label flags client <<<"$row"
+        # shellcheck disable=SC2086 # the flags are words
+        server stage8 8088 $flags
+        # shellcheck disable=SC2086
+        "$BIN/stress-client" run "http://$ADDR" $client --quiet --json "$report" >/dev/null || true
+        LABEL=$label perl -MJSON::PP -0ne '
+            my $c = decode_json($_)->{check}; my $s = $c->{stats_after};
+            printf "| %s | %d | %d | %.1f | %.1f | %.0f%% | %d | %d | %d |\n", $ENV{LABEL},
+                $s->{knobs}{shards}, $c->{server_accepted}, $c->{measured_jobs_per_sec},
+                $c->{model}{jobs_per_sec}, $c->{efficiency_percent}, $s->{lock_wait_us}{p50},
+                $s->{lock_wait_us}{p99}, $s->{peak_lock_holders}' "$report" >>"$rows"
+        echo "    $label"
+        stop_quietly
+    done
+    local out=$WORK/emit
+    { echo "$STAMP"; echo; cat "$rows"; } >"$out"
+    splice stage8-flags/table "$out"
+    : >"$BLOCK"
+}
+
+# The lock micro-benchmark (stage8-sharding/benches/lock_benchmark.rs), run twice. Other
+# work on the machine can only make a cell slower, so each cell of the chapter's tables is
+# the lower of its two medians; a few cells of both runs show how much a cell moves from one
+# run to the next. Criterion leaves each median in
+# target/criterion/KEYS_MAP/THREADS/new/estimates.json.
+LOCK_MAPS=(mutex rwlock sharded dashmap atomics padded_atomics)
+LOCK_THREADS=(1 2 4 8 16)
+LOCK_VARIATION_CELLS=(spread_dashmap/2 spread_mutex/1 spread_mutex/8 spread_atomics/2 hot_sharded/2)
+
+# lock_median DIR CELL: the median of one benchmark, in ns per increment.
+lock_median() {
+    perl -MJSON::PP -0ne 'printf "%.1f", decode_json($_)->{median}{point_estimate}' \
+        "$1/$2/new/estimates.json"
+}
+
+# lock_best CELL: the lower median of the two runs.
+lock_best() {
+    local first second
+    first=$(lock_median "$WORK/criterion1" "$1")
+    second=$(lock_median "$WORK/criterion2" "$1")
+    awk -v a="$first" -v b="$second" 'BEGIN { print (a + 0 < b + 0) ? a : b }'
+}
+
+# lock_table KEYS ns|mops: one of the chapter's tables, a row per map.
+lock_table() {
+    local keys=$1 unit=$2 map threads median row
+    echo "| map | 1 thread | 2 threads | 4 threads | 8 threads | 16 threads |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for map in "${LOCK_MAPS[@]}"; do
+        row="| \`$map\` |"
+        for threads in "${LOCK_THREADS[@]}"; do
+            median=$(lock_best "${keys}_$map/$threads")
+            [ "$unit" = mops ] && median=$(awk -v ns="$median" 'BEGIN { printf "%.0f", 1000 / ns }')
+            row="$row $median |"
+        done
+        echo "$row"
+    done
+}
+
+session_lock_benchmark() {
+    local criterion=${CARGO_TARGET_DIR:-target}/criterion pass load at=() took=()
+    load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime | sed 's/.*average[s]*: //')
+    echo "    cargo bench -p stage8 --no-run (compiles the benchmark once)"
+    cargo bench --locked -p stage8 --no-run 2>&1 | tail -1
+    for pass in 1 2; do
+        at[pass]=$(date -u +%H:%M:%S)
+        local t0=$SECONDS
+        cargo bench --locked -p stage8 >"$WORK/bench$pass.out" 2>&1 ||
+            { cat "$WORK/bench$pass.out" >&2; exit 1; }
+        took[pass]=$((SECONDS - t0))
+        cp -r "$criterion" "$WORK/criterion$pass"
+        echo "    run $pass at ${at[pass]} UTC: ${took[pass]} s"
+    done
+    local out=$WORK/emit cell
+    {
+        echo "$STAMP"
+        echo
+        echo "| | |"
+        echo "|---|---|"
+        echo "| machine | $(cores) cores ($(cpu_model)) |"
+        echo "| kernel, compiler | $(uname -sr), $(rustc --version | cut -d' ' -f1-2) |"
+        echo "| load average before the runs | $load (1, 5, 15 minutes) |"
+        echo "| command | \`cargo bench -p stage8\`, twice: each cell below is the lower of its two medians |"
+        echo "| runs | $(date -u +%Y-%m-%d) at ${at[1]} UTC (${took[1]} s) and at ${at[2]} UTC (${took[2]} s), benchmark already compiled |"
+    } >"$out"
+    splice lock-benchmark/run "$out"
+    for table in spread:ns spread:mops hot:ns hot:mops; do
+        { echo "$STAMP"; echo; lock_table "${table%:*}" "${table#*:}"; } >"$out"
+        splice "lock-benchmark/${table/:/-}" "$out"
+    done
+    {
+        echo "$STAMP"
+        echo
+        echo "| cell | run at ${at[1]} | run at ${at[2]} |"
+        echo "|---|---:|---:|"
+        for cell in "${LOCK_VARIATION_CELLS[@]}"; do
+            local keys=${cell%%_*} rest=${cell#*_}
+            local threads=${rest##*/} map=${rest%/*} plural=s
+            [ "$threads" = 1 ] && plural=
+            echo "| \`$keys/$map\`, $threads thread$plural | $(lock_median "$WORK/criterion1" "$cell") ns | $(lock_median "$WORK/criterion2" "$cell") ns |"
+        done
+    } >"$out"
+    splice lock-benchmark/variation "$out"
+}
+
 # ---------------------------------------------------------------------------------------
 
 all_sessions() { declare -F | sed -n 's/^declare -f session_//p' | tr _ -; }
@@ -463,7 +605,7 @@ main() {
         case $1 in
         --list) list; exit 0 ;;
         --no-build) build=0 ;;
-        -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
         *) wanted+=("$1") ;;
         esac
