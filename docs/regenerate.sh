@@ -65,6 +65,9 @@ DOC_FILES=(README.md */README.md docs/src/*.md)
 # <!-- /session --> in every doc that has the marker, by the contents of FILE.
 splice() {
     local name=$1 content=$2 found=0 doc
+    # The stamp also says how to measure the block again, so a reader never has to hunt
+    # for the command behind a number.
+    sed -i "1s|^\(Measured .*\)\$|\1 Regenerate: \`docs/regenerate.sh ${name%%/*}\`.|" "$content"
     for doc in "${DOC_FILES[@]}"; do
         grep -qF "<!-- session: $name -->" "$doc" || continue
         found=1
@@ -235,7 +238,8 @@ compare() {
         "$dir/$name.md" "$dir/$name.json" "$dir/$name.svg"
     # The book includes each table from its third line (the command that made it): the
     # stamp goes right after that command's block.
-    STAMP=$STAMP perl -0pi -e 's/\A(.*?```text\n.*?\n```\n)/$1\n$ENV{STAMP}\n/s' "$dir/$name.md"
+    STAMP="$STAMP Regenerate: \`docs/regenerate.sh measured-$name\`." \
+        perl -0pi -e 's/\A(.*?```text\n.*?\n```\n)/$1\n$ENV{STAMP}\n/s' "$dir/$name.md"
     echo "    wrote $dir/$name.md, .json, .svg"
     WRITTEN=$((WRITTEN + 1))
 }
