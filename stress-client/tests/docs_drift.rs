@@ -22,6 +22,9 @@
 //! test builds them with the same cargo, profile and target directory it was built with
 //! (a no-op under `cargo test --workspace`, which has built them already).
 
+mod docs_files;
+
+use docs_files::{markdown_files, workspace_root};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -43,34 +46,6 @@ const NORMALISED: &[(&str, &str)] = &[
     // Stage 8's default shard count is DashMap's: four per core, rounded up.
     ("--shards ", "<shards>"),
 ];
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("stress-client lives inside the workspace")
-        .to_path_buf()
-}
-
-fn markdown_files(root: &Path) -> Vec<PathBuf> {
-    let mut files = vec![root.join("README.md")];
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
-        .expect("workspace root is readable")
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.join("README.md").is_file())
-        .collect();
-    dirs.sort();
-    files.extend(dirs.into_iter().map(|dir| dir.join("README.md")));
-    let mut book: Vec<PathBuf> = std::fs::read_dir(root.join("docs/src"))
-        .expect("docs/src is readable")
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "md"))
-        .collect();
-    book.sort();
-    files.extend(book);
-    files
-}
 
 // ---------------------------------------------------------------------------------------
 // Running the binaries.

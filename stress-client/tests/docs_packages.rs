@@ -3,14 +3,10 @@
 //! book under docs/ names a real workspace package, so no reader copies a command that
 //! cannot work. Run with `cargo test -p stress-client --test docs_packages`.
 
-use std::path::{Path, PathBuf};
+mod docs_files;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("stress-client lives inside the workspace")
-        .to_path_buf()
-}
+use docs_files::{markdown_files, workspace_root};
+use std::path::Path;
 
 /// The package names of the workspace: the `members = [ ... ]` folders of the root
 /// Cargo.toml, each read for its `[package] name` (folders keep their topic,
@@ -39,45 +35,6 @@ fn package_name(manifest: &Path) -> String {
         .find_map(|line| line.trim().strip_prefix("name = "))
         .map(|value| value.trim().trim_matches('"').to_string())
         .unwrap_or_else(|| panic!("{} has no package name", manifest.display()))
-}
-
-fn markdown_files(root: &Path) -> Vec<PathBuf> {
-    let mut files = vec![root.join("README.md")];
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(root)
-        .expect("workspace root is readable")
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.is_dir())
-        .collect();
-    entries.sort();
-    for dir in entries {
-        let readme = dir.join("README.md");
-        if readme.is_file() {
-            files.push(readme);
-        }
-    }
-    collect_markdown(&root.join("docs"), &mut files);
-    files
-}
-
-fn collect_markdown(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .collect();
-    paths.sort();
-    for path in paths {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        // The book's build output holds copies of the sources; checking them twice helps nobody.
-        if path.is_dir() && name != "book" && !name.starts_with('.') {
-            collect_markdown(&path, files);
-        } else if path.extension().is_some_and(|ext| ext == "md") {
-            files.push(path);
-        }
-    }
 }
 
 /// Words that end a shell command inside a line of prose or a code block.
