@@ -10,7 +10,7 @@ use stress_client::check::{CheckOptions, CheckReport};
 use stress_client::compare::{
     self, DEFAULT_CONCURRENCY, DEFAULT_REQUESTS, QUICK_CONCURRENCY, QUICK_REQUESTS,
 };
-use stress_client::expect;
+use stress_client::expect::{self, ExpectationResult};
 use stress_client::garbage;
 use stress_client::load::{Load, LoadSpec};
 use stress_client::outcome::Outcome;
@@ -335,10 +335,11 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         .map(|spec| expect::evaluate(&spec.0, &run, Some(&check)))
         .unwrap_or_default();
     let unmet = expectations.iter().filter(|e| !e.met).count();
-    let ok = unmet == 0 && !check.failed();
+    let served_nothing = served_nothing(&run);
+    let ok = unmet == 0 && !check.failed() && !served_nothing;
 
     if args.quiet {
-        print_quiet_summary(&run, &check, unmet, terminal);
+        print_quiet_summary(&run, &check, &expectations, terminal);
     } else {
         print!("\n{}", report::render_check(&check, terminal));
         print!("{}", report::render_expectations(&expectations, terminal));
@@ -358,7 +359,22 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         // On stderr too, for when stdout goes to a file.
         eprintln!("{unmet} expectation(s) unmet");
     }
+    if served_nothing {
+        eprintln!(
+            "error: none of the {} requests was accepted or rejected; is the stage running, \
+             and is {} its address? (a stage listens on http://127.0.0.1:808N and takes \
+             events at POST /events)",
+            run.requests, args.url
+        );
+    }
     Ok(exit_code(ok))
+}
+
+/// A run in which the server neither accepted nor refused a single request measured
+/// nothing: a wrong port or path, or a stopped stage. It fails, so a typo never passes.
+fn served_nothing(run: &RunReport) -> bool {
+    let answered = run.tally.count(Outcome::Accepted) + run.tally.count(Outcome::Rejected);
+    run.requests > 0 && answered == 0
 }
 
 fn exit_code(ok: bool) -> ExitCode {
@@ -437,9 +453,23 @@ fn run_heading(args: &RunArgs, config: &LoadConfig, load: &Load) -> String {
 }
 
 /// `run --quiet`: one line, plus the check table when it found a loss.
-fn print_quiet_summary(run: &RunReport, check: &CheckReport, unmet: usize, terminal: bool) {
+fn print_quiet_summary(
+    run: &RunReport,
+    check: &CheckReport,
+    expectations: &[ExpectationResult],
+    terminal: bool,
+) {
     let accepted = run.tally.count(Outcome::Accepted);
     let rejected = run.tally.count(Outcome::Rejected);
+    // Name each unmet expectation: "1 unmet" alone sends the reader back to rerun.
+    let unmet: Vec<String> = expectations
+        .iter()
+        .filter(|e| !e.met)
+        .map(|e| match e.actual {
+            Some(_) => format!("{} (got {})", e.expectation, e.detail),
+            None => format!("{} ({})", e.expectation, e.detail),
+        })
+        .collect();
     println!(
         "{} requests, {:.0}/s: {accepted} accepted, {rejected} rejected, {} other; check: {}; lost {}{}",
         run.requests,
@@ -447,10 +477,10 @@ fn print_quiet_summary(run: &RunReport, check: &CheckReport, unmet: usize, termi
         run.requests - accepted - rejected,
         check.verdict.name(),
         check.lost,
-        if unmet > 0 {
-            format!("; {unmet} expectation(s) unmet")
-        } else {
+        if unmet.is_empty() {
             String::new()
+        } else {
+            format!("; unmet: {}", unmet.join(", "))
         }
     );
     if check.failed() {

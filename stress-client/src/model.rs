@@ -76,7 +76,7 @@ impl QueueShape {
 
 /// How `expected accepted` was computed, for the check table and the JSON report.
 pub const BURST_FORMULA: &str =
-    "capacity + workers + bound × max(0, send duration − (work_ms + hold_ms)) (spec §6)";
+    "capacity + workers + bound × max(0, send duration − (work_ms + hold_ms))";
 /// The same for stage 4, which has no queue.
 pub const NO_QUEUE_FORMULA: &str =
     "no queue: bound × timeout when the waiters outlast the timeout, else all";

@@ -54,6 +54,19 @@ fn help_documents_every_run_flag() {
     }
 }
 
+/// A wrong port measures nothing: the run fails and says what to check, instead of
+/// printing "lost 0" and exiting 0 as if the stage had passed.
+#[test]
+fn a_run_that_reaches_no_server_exits_1_and_says_why() {
+    let output = client(&["run", "http://127.0.0.1:1", "--requests", "3", "--quiet"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("none of the 3 requests was accepted or rejected"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(client(&["run"]).status.code(), Some(2));
