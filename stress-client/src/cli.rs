@@ -20,6 +20,27 @@ use stress_client::stats::ServerStats;
 use stress_client::target::Target;
 use stress_client::ServerCheck;
 
+/// `print!` for results. A closed stdout (`stress-client run URL | head`) means the reader
+/// has seen enough: exit quietly instead of panicking with "failed printing to stdout".
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(err) = write!(std::io::stdout(), $($arg)*) {
+            if err.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
+/// `println!` with the same rule as `out!`.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        out!($($arg)*);
+        out!("\n");
+    }};
+}
+
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
@@ -318,13 +339,13 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
             (run, check)
         };
         let (run, check) = stress_client::watch::during(&config.target, &args.url, work).await;
-        print!("{}", report::render_run(&heading, &run, terminal));
+        out!("{}", report::render_run(&heading, &run, terminal));
         (run, check)
     } else {
         let run = run::run_load(&config, &load).await;
         if !args.quiet {
             // Outcomes and latency first: on a slow stage the drain below can take a while.
-            print!("{}", report::render_run(&heading, &run, terminal));
+            out!("{}", report::render_run(&heading, &run, terminal));
         }
         let check = server.finish(&run, &options).await;
         (run, check)
@@ -341,8 +362,8 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     if args.quiet {
         print_quiet_summary(&run, &check, &expectations, terminal);
     } else {
-        print!("\n{}", report::render_check(&check, terminal));
-        print!("{}", report::render_expectations(&expectations, terminal));
+        out!("\n{}", report::render_check(&check, terminal));
+        out!("{}", report::render_expectations(&expectations, terminal));
     }
     if let Some(path) = &args.json {
         let body = JsonRunBody {
@@ -470,7 +491,7 @@ fn print_quiet_summary(
             None => format!("{} ({})", e.expectation, e.detail),
         })
         .collect();
-    println!(
+    outln!(
         "{} requests, {:.0}/s: {accepted} accepted, {rejected} rejected, {} other; check: {}; lost {}{}",
         run.requests,
         run.requests_per_sec,
@@ -484,7 +505,7 @@ fn print_quiet_summary(
         }
     );
     if check.failed() {
-        print!("{}", report::render_check(check, terminal));
+        out!("{}", report::render_check(check, terminal));
     }
 }
 
@@ -562,7 +583,7 @@ async fn compare_command(args: CompareArgs) -> Result<ExitCode, String> {
     };
     let report = compare::run_compare(&options).await?;
     let terminal = std::io::stdout().is_terminal();
-    print!("{}", compare::render::render_text(&report, terminal));
+    out!("{}", compare::render::render_text(&report, terminal));
     let invocation = invocation();
     let mut write_failures = Vec::new();
     if let Some(path) = &args.markdown {
@@ -610,7 +631,7 @@ async fn garbage_command(args: GarbageArgs) -> Result<ExitCode, String> {
         target.host_header, target.events_path
     );
     if args.quiet {
-        println!(
+        outln!(
             "{} cases: {} as specified, {} hung; {}; {}",
             report.cases.len(),
             report.count(garbage::CaseVerdict::Matches),
@@ -619,7 +640,7 @@ async fn garbage_command(args: GarbageArgs) -> Result<ExitCode, String> {
             report.final_request
         );
     } else {
-        print!("{}", garbage::render(&report, &heading, terminal));
+        out!("{}", garbage::render(&report, &heading, terminal));
     }
     if let Some(path) = &args.json {
         #[derive(serde::Serialize)]
