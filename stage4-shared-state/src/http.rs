@@ -374,6 +374,11 @@ fn parse_head(buffer: &[u8]) -> Result<Option<Head>, Response> {
     // Before httparse, so that a bare line ending is always this one answer, whatever
     // else httparse would have tripped over first.
     check_line_endings(buffer)?;
+    // A CR that ends what has arrived so far is judged once its next byte is here; httparse
+    // would judge it now, and read a CR inside `HTTP/1.1` as a bad version (505).
+    if buffer.last() == Some(&b'\r') && strict_head(buffer).len() == buffer.len() {
+        return Ok(None);
+    }
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut slots);
     // httparse also ends a line at a bare LF (RFC 9112 §2.2 allows that leniency); we
