@@ -1,8 +1,9 @@
 //! `garbage URL`: a catalogue of malformed requests, each sent on its own connection, with
-//! the answer spec section 4 prescribes beside the answer the server gave. Then a client that
-//! pipelines requests and never reads the answers, which the server must let go of. Ends with
-//! one valid request proving the server still serves. Principle 5 of the spec is the bar: bad
-//! input gets a clear answer, never a crash or a hang.
+//! the answer the wire protocol prescribes (the error table in stage 3's README) beside the
+//! answer the server gave. Then a client that pipelines requests and never reads the
+//! answers, which the server must let go of. Ends with one valid request proving the server
+//! still serves. The bar is the workshop's rule: bad input gets a clear answer, never a
+//! crash or a hang.
 //!
 //! The catalogue is a table ([`CATALOGUE`]): a name, a builder for the bytes, and the
 //! expected answer per row. Run it with

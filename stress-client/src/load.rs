@@ -16,7 +16,7 @@ pub const ACTIONS: [&str; 4] = ["buy", "sell", "deposit", "withdraw"];
 /// moves `balance_total` and the server check can tell applied events from dropped ones.
 pub const AMOUNT_SPAN: i64 = 100;
 
-/// One `POST /events` body, exactly as the wire protocol (spec section 4) defines it.
+/// One `POST /events` body, exactly as the wire protocol (stage 3's README) defines it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub user: String,

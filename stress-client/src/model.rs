@@ -1,4 +1,4 @@
-//! The throughput model of spec section 6, as the client applies it: the server's own bound
+//! The throughput model (the book's "The model against the numbers"), as the client applies it: the server's own bound
 //! from `/stats` (its hot-key bound when the load has a single user), and the burst estimate
 //! `accepted ≈ capacity + workers + bound × max(0, send_duration − (work_ms + hold_ms))`.
 //! Pure arithmetic over a `/stats` snapshot: `cargo test -p stress-client model`.

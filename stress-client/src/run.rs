@@ -67,7 +67,7 @@ impl StopSignal {
 }
 
 impl LoadConfig {
-    /// The CLI's defaults (spec section 7): concurrency 200, timeout 5 s, keep-alive.
+    /// The CLI's defaults: concurrency 200, timeout 5 s, keep-alive.
     pub fn new(target: Target) -> Self {
         Self {
             target,
@@ -134,7 +134,7 @@ pub struct RunReport {
     /// From the first measured request's start to the last answer.
     pub duration_secs: f64,
     /// From the first measured request's start to the last one's; the "send duration" of the
-    /// burst model in spec section 6.
+    /// burst model (`model::QueueShape`).
     pub send_duration_secs: f64,
     pub requests_per_sec: f64,
     pub outcomes: Vec<crate::outcome::OutcomeRow>,

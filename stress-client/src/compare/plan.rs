@@ -7,7 +7,7 @@ use super::stages::{self, StageFacts};
 use super::CompareOptions;
 use serde::Serialize;
 
-/// The outline's burst (spec section 7).
+/// The workshop's burst: the load the original lesson outline replayed.
 pub const DEFAULT_REQUESTS: usize = 5000;
 pub const DEFAULT_CONCURRENCY: usize = 200;
 pub const QUICK_REQUESTS: usize = 2000;
