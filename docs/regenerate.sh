@@ -138,15 +138,7 @@ to_binaries() {
 # run COMMAND: append `$ COMMAND` (as shown) and its output to the block. In COMMAND,
 # @ADDR@ is the server's address and `cargo run --release -p X --` the release binary X.
 run() {
-    local display=${1//@ADDR@/$SHOWN_ADDR}
-    local real=${1//@ADDR@/$ADDR}
-    real=$(to_binaries "$real")
-    local started=$SECONDS
-    echo "\$ $display" >>"$BLOCK"
-    bash -c "$real" 2>&1 | shown >>"$BLOCK" || true
-    # Output without a final newline (a JSON body) ends where the next prompt starts.
-    [ -z "$(tail -c 1 "$BLOCK")" ] || echo >>"$BLOCK"
-    echo "    \$ $display ($((SECONDS - started)) s)"
+    run_as "$1" "$(to_binaries "$1")"
 }
 
 # run_as SHOWN REAL: like run, when what the reader types (SHOWN, maybe several lines)
@@ -154,10 +146,12 @@ run() {
 run_as() {
     local display=${1//@ADDR@/$SHOWN_ADDR}
     local real=${2//@ADDR@/$ADDR}
+    local started=$SECONDS
     printf '%s\n' "$display" | sed 's/^/$ /' >>"$BLOCK"
     bash -c "$real" 2>&1 | shown >>"$BLOCK" || true
+    # Output without a final newline (a JSON body) ends where the next prompt starts.
     [ -z "$(tail -c 1 "$BLOCK")" ] || echo >>"$BLOCK"
-    echo "    $display"
+    echo "    \$ $display ($((SECONDS - started)) s)"
 }
 
 # background COMMAND: like run, for a command the reader starts with `&` in another terminal
