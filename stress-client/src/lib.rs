@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod catalogue;
 pub mod check;
 pub mod compare;
 pub mod expect;
