@@ -6,8 +6,6 @@
 // forwards to the system allocator and records sizes.
 #![allow(unsafe_code)]
 
-mod support;
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -39,8 +37,8 @@ static ALLOCATOR: LargestAllocation = LargestAllocation;
 
 #[tokio::test]
 async fn a_claimed_ten_gigabyte_body_is_refused_without_allocating_it() {
-    let addr = support::start(stage3::Config::default()).await;
-    let mut client = support::Client::connect(addr).await;
+    let addr = test_kit::start(stage3::run, stage3::Config::default()).await;
+    let mut client = test_kit::Client::connect(addr).await;
     LARGEST.store(0, Ordering::Relaxed);
 
     let answer = client

@@ -1,14 +1,12 @@
 //! Every error row of the wire protocol: the right status, the right `reason`, a
 //! human `detail`, and a connection that is closed only when the framing is lost.
 
-mod support;
-
 use std::time::Duration;
 
-use support::{assert_error, post, start, Client, VALID};
+use test_kit::{assert_error, post, start, Client, VALID};
 
-async fn answer_to(bytes: &[u8]) -> support::Answer {
-    let addr = start(stage3::Config::default()).await;
+async fn answer_to(bytes: &[u8]) -> test_kit::Answer {
+    let addr = start(stage3::run, stage3::Config::default()).await;
     Client::connect(addr).await.roundtrip(bytes).await
 }
 
@@ -78,10 +76,13 @@ async fn a_post_without_a_length_is_length_required() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_refused_before_it_is_read() {
-    let addr = start(stage3::Config {
-        max_body: 100,
-        ..Default::default()
-    })
+    let addr = start(
+        stage3::run,
+        stage3::Config {
+            max_body: 100,
+            ..Default::default()
+        },
+    )
     .await;
     let mut client = Client::connect(addr).await;
     // Only the head is sent: the answer can only come from the claim itself.
@@ -137,7 +138,7 @@ async fn other_http_versions_are_refused() {
 
 #[tokio::test]
 async fn unknown_paths_are_not_found_and_keep_the_connection() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let mut client = Client::connect(addr).await;
     let answer = client.roundtrip(b"GET /nowhere HTTP/1.1\r\n\r\n").await;
     assert_error(&answer, 404, "not_found");
@@ -153,10 +154,13 @@ async fn wrong_methods_are_not_allowed_and_say_what_is() {
 
 #[tokio::test]
 async fn a_request_that_stalls_is_answered_request_timeout() {
-    let addr = start(stage3::Config {
-        read_timeout: Duration::from_millis(200),
-        ..Default::default()
-    })
+    let addr = start(
+        stage3::run,
+        stage3::Config {
+            read_timeout: Duration::from_millis(200),
+            ..Default::default()
+        },
+    )
     .await;
     let mut client = Client::connect(addr).await;
     client
@@ -168,7 +172,7 @@ async fn a_request_that_stalls_is_answered_request_timeout() {
 
 #[tokio::test]
 async fn invalid_bodies_keep_the_connection_open() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let mut client = Client::connect(addr).await;
     assert_eq!(client.roundtrip(&post("nope", "")).await.status, 400);
     assert_eq!(client.roundtrip(&post(r#"{"a":1}"#, "")).await.status, 400);

@@ -1,16 +1,14 @@
 //! Keep-alive framing: header names in any case, many requests on one connection,
 //! pipelining, `Connection: close`, idle timeouts, and shutdown.
 
-mod support;
-
 use std::time::Duration;
 
-use support::{post, start, Client, VALID};
+use test_kit::{post, start, Client, VALID};
 use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::test]
 async fn content_length_is_found_in_any_case_and_spacing() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let mut client = Client::connect(addr).await;
     for name in [
         "content-length",
@@ -31,7 +29,7 @@ async fn content_length_is_found_in_any_case_and_spacing() {
 
 #[tokio::test]
 async fn one_keep_alive_connection_carries_a_hundred_requests() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let mut client = Client::connect(addr).await;
     for i in 0..100 {
         let body = format!(r#"{{"user":"user{i}","action":"buy","amount":{i}}}"#);
@@ -43,7 +41,7 @@ async fn one_keep_alive_connection_carries_a_hundred_requests() {
 
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let mut client = Client::connect(addr).await;
     let mut burst = post(VALID, "");
     burst.extend_from_slice(&post("not json", ""));
@@ -59,7 +57,7 @@ async fn pipelined_requests_are_answered_in_order() {
 
 #[tokio::test]
 async fn connection_close_is_honoured() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let mut client = Client::connect(addr).await;
     let answer = client
         .roundtrip(&post(VALID, "Connection: close\r\n"))
@@ -71,7 +69,7 @@ async fn connection_close_is_honoured() {
 
 #[tokio::test]
 async fn http_1_0_closes_unless_asked_to_keep_alive() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let request = |extra: &str| {
         format!(
             "POST /events HTTP/1.0\r\nContent-Length: {}\r\n{extra}\r\n{VALID}",
@@ -91,7 +89,7 @@ async fn http_1_0_closes_unless_asked_to_keep_alive() {
 
 #[tokio::test]
 async fn a_body_split_across_many_writes_is_reassembled() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let mut client = Client::connect(addr).await;
     for chunk in post(VALID, "").chunks(3) {
         client.send(chunk).await;
@@ -102,10 +100,13 @@ async fn a_body_split_across_many_writes_is_reassembled() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_read_timeout() {
-    let addr = start(stage3::Config {
-        read_timeout: Duration::from_millis(200),
-        ..Default::default()
-    })
+    let addr = start(
+        stage3::run,
+        stage3::Config {
+            read_timeout: Duration::from_millis(200),
+            ..Default::default()
+        },
+    )
     .await;
     let mut client = Client::connect(addr).await;
     assert_eq!(client.roundtrip(&post(VALID, "")).await.status, 200);
@@ -127,7 +128,7 @@ async fn shutdown_closes_idle_connections_and_returns() {
     stop.send(()).expect("server is running");
     // With a 10 s read timeout the idle connection would otherwise hold shutdown up.
     assert!(idle.closed().await);
-    tokio::time::timeout(support::PATIENCE, server)
+    tokio::time::timeout(test_kit::PATIENCE, server)
         .await
         .expect("run returns after shutdown")
         .expect("the server task did not panic");
@@ -136,7 +137,7 @@ async fn shutdown_closes_idle_connections_and_returns() {
 
 #[tokio::test]
 async fn the_absolute_form_of_the_target_is_accepted() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let mut client = Client::connect(addr).await;
     let request = format!(
         "POST http://{addr}/events?via=proxy HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{VALID}",

@@ -9,19 +9,17 @@
 //! that are not a plain ASCII path, and a client that sends requests but never reads
 //! the answers. Those tests use raw sockets, because what they check is bytes.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{assert_error, post, start, Client, PATIENCE, VALID};
+use test_kit::{assert_error, post, start, Client, PATIENCE, VALID};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Sends `bytes` on a fresh connection and returns the answer.
-async fn answer_on(addr: SocketAddr, bytes: &[u8]) -> support::Answer {
+async fn answer_on(addr: SocketAddr, bytes: &[u8]) -> test_kit::Answer {
     Client::connect(addr).await.roundtrip(bytes).await
 }
 
@@ -36,7 +34,7 @@ fn event_with_amount(amount: &str) -> String {
 
 #[tokio::test]
 async fn amounts_are_accepted_up_to_the_bound_and_refused_one_past_it() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let mut client = Client::connect(addr).await;
     for amount in ["1000000000", "-1000000000", "0"] {
         let answer = client
@@ -70,7 +68,7 @@ async fn amounts_are_accepted_up_to_the_bound_and_refused_one_past_it() {
 
 #[tokio::test]
 async fn absurd_content_lengths_are_refused_from_the_claim() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     for length in [
         "10000000000",
         "99999999999999999999999",
@@ -96,7 +94,7 @@ async fn absurd_content_lengths_are_refused_from_the_claim() {
 
 #[tokio::test]
 async fn repeated_content_lengths_must_agree() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let length = VALID.len();
     let mut client = Client::connect(addr).await;
     for repeat in [
@@ -127,7 +125,7 @@ async fn repeated_content_lengths_must_agree() {
 
 #[tokio::test]
 async fn transfer_encoding_beside_a_content_length_is_refused_in_any_order() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let length = VALID.len();
     for head in [
         format!("Content-Length: {length}\r\nTransfer-Encoding: chunked"),
@@ -149,7 +147,7 @@ async fn transfer_encoding_beside_a_content_length_is_refused_in_any_order() {
 
 #[tokio::test]
 async fn header_names_in_odd_case_and_values_with_spaces_are_understood() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let length = VALID.len();
 
     // `Connection: close` spelled oddly, padded, and in a list, is still honoured.
@@ -176,7 +174,7 @@ async fn header_names_in_odd_case_and_values_with_spaces_are_understood() {
     stream.write_all(head.as_bytes()).await.expect("send head");
     let interim = b"HTTP/1.1 100 Continue\r\n\r\n";
     let mut buffer = vec![0; interim.len()];
-    tokio::time::timeout(support::PATIENCE, stream.read_exact(&mut buffer))
+    tokio::time::timeout(test_kit::PATIENCE, stream.read_exact(&mut buffer))
         .await
         .expect("the interim answer arrives")
         .expect("read the interim answer");
@@ -195,7 +193,7 @@ async fn header_names_in_odd_case_and_values_with_spaces_are_understood() {
 
 #[tokio::test]
 async fn bytes_that_are_not_utf8_get_clear_answers() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
 
     // In a header value: opaque bytes we never look at, so the request is fine.
     let mut request = b"POST /events HTTP/1.1\r\nX-Name: caf\xe9 \xff\xfe\r\n".to_vec();
@@ -260,17 +258,20 @@ async fn json_nested_a_hundred_thousand_deep_is_refused_without_recursing() {
     ];
 
     // At the default 64 KiB limit the claim alone is too large.
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let answer = answer_on(addr, &post(&bodies[0], "")).await;
     assert_error(&answer, 413, "body_too_large");
 
     // With room for it, the body is read and refused by type, not by a stack overflow:
     // the event is a struct of a string, a string and an integer, so serde stops at
     // the first bracket where a string or number belongs.
-    let addr = start(stage3::Config {
-        max_body: 1024 * 1024,
-        ..Default::default()
-    })
+    let addr = start(
+        stage3::run,
+        stage3::Config {
+            max_body: 1024 * 1024,
+            ..Default::default()
+        },
+    )
     .await;
     let mut client = Client::connect(addr).await;
     for body in &bodies {
@@ -315,7 +316,7 @@ GET /hidden HTTP/1.1\r\n\r\n";
 
 #[tokio::test]
 async fn a_request_hidden_behind_a_bare_lf_gets_no_answer_of_its_own() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let received = raw_exchange(addr, SMUGGLED).await;
     let text = String::from_utf8_lossy(&received);
     assert_eq!(count_answers(&received), 1, "{text}");
@@ -327,7 +328,7 @@ async fn a_request_hidden_behind_a_bare_lf_gets_no_answer_of_its_own() {
 
 #[tokio::test]
 async fn a_bare_lf_or_cr_anywhere_in_the_head_is_a_bad_request() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let body = VALID;
     let length = body.len();
     for head in [
@@ -360,7 +361,7 @@ async fn a_bare_lf_or_cr_anywhere_in_the_head_is_a_bad_request() {
 
 #[tokio::test]
 async fn head_is_answered_without_a_body_and_the_connection_stays_in_step() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     let mut request =
         b"HEAD /events HTTP/1.1\r\nHost: x\r\n\r\nHEAD /nowhere HTTP/1.1\r\n\r\n".to_vec();
     request.extend_from_slice(&post(VALID, "Connection: close\r\n"));
@@ -393,7 +394,7 @@ async fn head_is_answered_without_a_body_and_the_connection_stays_in_step() {
 
 #[tokio::test]
 async fn targets_that_are_not_an_ascii_path_are_bad_requests_quoted_nowhere() {
-    let addr = start(stage3::Config::default()).await;
+    let addr = start(stage3::run, stage3::Config::default()).await;
     for target in [
         &b"!"[..],
         b"*",

@@ -7,15 +7,13 @@
 //! The server runs as a child process (`sh -c 'ulimit -n 64; exec stage3 ...'`),
 //! so only it has the low limit; the test keeps its own.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{post, Client, VALID};
+use test_kit::{post, Client, VALID};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -79,7 +77,7 @@ impl Server {
 
     /// Waits (bounded by the patience deadline) until stderr contains `text`.
     async fn wait_for_log(&self, text: &str) {
-        let deadline = Instant::now() + support::PATIENCE;
+        let deadline = Instant::now() + test_kit::PATIENCE;
         loop {
             if self.stderr.lock().expect("stderr buffer").contains(text) {
                 return;

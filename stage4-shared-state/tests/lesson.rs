@@ -1,12 +1,11 @@
 //! Stage 4's lesson, proved structurally: requests that arrive together still take turns
 //! at the lock, and every balance comes out exact.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use support::{http, post_event, run, start, stats, wait_for_stats, Config};
+use stage4::{run, Config};
+use test_kit::{http, post_event, start, stats, wait_for_stats};
 use tokio::net::TcpListener;
 
 fn config(work_ms: u64) -> Config {
@@ -20,7 +19,7 @@ fn config(work_ms: u64) -> Config {
 async fn concurrent_requests_take_turns_at_the_lock() {
     const CLIENTS: i64 = 6;
     const WORK_MS: u64 = 100;
-    let addr = start(config(WORK_MS)).await;
+    let addr = start(run, config(WORK_MS)).await;
 
     // All six in flight at once, so the client opens a connection for each.
     let http = http();
@@ -72,7 +71,7 @@ async fn concurrent_requests_take_turns_at_the_lock() {
 
 #[tokio::test]
 async fn balances_are_exact_across_many_users() {
-    let addr = start(config(0)).await;
+    let addr = start(run, config(0)).await;
     let mut tasks = Vec::new();
     for user in 0..10 {
         tasks.push(tokio::spawn(async move {
@@ -95,7 +94,7 @@ async fn balances_are_exact_across_many_users() {
 
 #[tokio::test]
 async fn waiting_requests_show_up_as_queue_depth() {
-    let addr = start(config(300)).await;
+    let addr = start(run, config(300)).await;
     let http = http();
     for amount in 1..=3 {
         let http = http.clone();
@@ -128,7 +127,7 @@ async fn shutdown_finishes_every_event_in_progress() {
     wait_for_stats(addr, |s| s["queue_depth"] == 2 && s["busy_workers"] == 1).await;
     stop.send(()).expect("server is running");
 
-    let summary = tokio::time::timeout(support::PATIENCE, server)
+    let summary = tokio::time::timeout(test_kit::PATIENCE, server)
         .await
         .expect("run returns after shutdown")
         .expect("no panic");

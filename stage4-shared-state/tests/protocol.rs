@@ -1,11 +1,10 @@
 //! The framing and validation copied from stage 3 still hold here, and `/stats` answers
 //! the way the stress client expects. (Stage 3's tests cover every error row.)
 
-mod support;
-
 use reqwest::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
 use reqwest::StatusCode;
-use support::{event, http, reply, start, stats, url, Client, Config};
+use stage4::{run, Config};
+use test_kit::{event, http, reply, start, stats, url, Client};
 
 fn instant() -> Config {
     Config {
@@ -16,7 +15,7 @@ fn instant() -> Config {
 
 #[tokio::test]
 async fn bad_input_is_answered_and_counted() {
-    let addr = start(instant()).await;
+    let addr = start(run, instant()).await;
     let http = http();
     let events = url(addr, "/events");
     let (status, body) = reply(http.post(&events).body("nope")).await;
@@ -37,7 +36,7 @@ async fn bad_input_is_answered_and_counted() {
 /// About the connection itself, so on the raw client: reqwest would quietly reconnect.
 #[tokio::test]
 async fn many_events_share_one_keep_alive_connection() {
-    let addr = start(instant()).await;
+    let addr = start(run, instant()).await;
     let mut client = Client::connect(addr).await;
     for i in 1..=50 {
         let answer = client.roundtrip(&event("dave", 1)).await;
@@ -47,7 +46,7 @@ async fn many_events_share_one_keep_alive_connection() {
 
 #[tokio::test]
 async fn stats_has_the_fields_the_stress_client_reads() {
-    let addr = start(instant()).await;
+    let addr = start(run, instant()).await;
     let stats = stats(addr).await;
     assert_eq!(stats["stage"], 4);
     assert_eq!(stats["knobs"]["work_ms"], 0);

@@ -2,12 +2,11 @@
 //! once with 503 and `Retry-After`, and every event that was accepted is applied,
 //! including the ones still queued at shutdown.
 
-mod support;
-
 use reqwest::header::{HeaderValue, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::{http, json_event, post_event, run, start, stats, url, wait_for_stats, Config};
+use stage5::{run, Config};
+use test_kit::{http, json_event, post_event, start, stats, url, wait_for_stats};
 use tokio::net::TcpListener;
 
 fn config(capacity: usize, work_ms: u64) -> Config {
@@ -27,7 +26,7 @@ fn drained(stats: &serde_json::Value) -> bool {
 #[tokio::test]
 async fn a_burst_beyond_the_queue_is_refused_at_once_and_the_rest_applied() {
     const BURST: u32 = 12;
-    let addr = start(config(2, 1000)).await;
+    let addr = start(run, config(2, 1000)).await;
     let http = http();
 
     // Amounts are powers of two, so the balance total says exactly which events landed.
@@ -92,14 +91,14 @@ async fn shutdown_applies_every_queued_event() {
     }
     // Most of the six are still queued when the signal comes; without that, the
     // shutdown below would have nothing left to prove.
-    let queued = support::stats(addr).await["queue_depth"].as_u64();
+    let queued = test_kit::stats(addr).await["queue_depth"].as_u64();
     assert!(
         queued > Some(0),
         "setup: events should still be queued, got {queued:?}"
     );
     stop.send(()).expect("server is running");
 
-    let summary = tokio::time::timeout(support::PATIENCE, server)
+    let summary = tokio::time::timeout(test_kit::PATIENCE, server)
         .await
         .expect("run returns after shutdown")
         .expect("no panic");

@@ -6,12 +6,11 @@
 //! burst keeps the same promise: the `Summary` that `run` returns holds every accepted
 //! event and no other.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use support::{load, run, sample_queue_depth, start, wait_for_stats, Config, LoadReport};
+use stage5::{run, Config};
+use test_kit::{load, sample_queue_depth, start, wait_for_stats, LoadReport};
 use tokio::net::TcpListener;
 
 const REQUESTS: usize = 3000;
@@ -46,7 +45,7 @@ fn assert_only_accepts_and_rejections(report: &LoadReport) {
 
 #[tokio::test]
 async fn a_burst_far_larger_than_the_queue_loses_nothing() {
-    let addr = start(config()).await;
+    let addr = start(run, config()).await;
     let stop_sampling = Arc::new(AtomicBool::new(false));
     let sampler = tokio::spawn(sample_queue_depth(addr, Arc::clone(&stop_sampling)));
 
@@ -95,11 +94,11 @@ async fn a_shutdown_mid_burst_applies_every_accepted_event() {
     .await;
     stop.send(()).expect("the server is running");
 
-    let summary = tokio::time::timeout(support::PATIENCE, server)
+    let summary = tokio::time::timeout(test_kit::PATIENCE, server)
         .await
         .expect("run returns after shutdown")
         .expect("the server task did not panic");
-    let report = tokio::time::timeout(support::PATIENCE, burst)
+    let report = tokio::time::timeout(test_kit::PATIENCE, burst)
         .await
         .expect("the burst ends when the server closes")
         .expect("the burst task did not panic");

@@ -2,12 +2,11 @@
 //! run at once (so the shared receiver's lock is never held during a job), while the
 //! queue's promises from stage 5 still hold.
 
-mod support;
-
 use reqwest::header::{HeaderValue, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::{http, json_event, post_event, run, start, stats, url, wait_for_stats, Config};
+use stage6::{run, Config};
+use test_kit::{http, json_event, post_event, start, stats, url, wait_for_stats};
 use tokio::net::TcpListener;
 
 fn config(workers: usize, capacity: usize, work_ms: u64) -> Config {
@@ -28,7 +27,7 @@ fn drained(stats: &serde_json::Value) -> bool {
 #[tokio::test]
 async fn exactly_workers_jobs_run_at_once() {
     const WORKERS: u64 = 4;
-    let addr = start(config(WORKERS as usize, 40, 300)).await;
+    let addr = start(run, config(WORKERS as usize, 40, 300)).await;
     let http = http();
     for amount in 1..=12 {
         let (status, body) = post_event(&http, addr, "gina", amount).await;
@@ -50,7 +49,7 @@ async fn exactly_workers_jobs_run_at_once() {
 #[tokio::test]
 async fn a_burst_beyond_the_queue_is_refused_at_once_and_the_rest_applied() {
     const BURST: u32 = 12;
-    let addr = start(config(2, 2, 1000)).await;
+    let addr = start(run, config(2, 2, 1000)).await;
     let http = http();
 
     // Amounts are powers of two, so the balance total says exactly which events landed.
@@ -116,7 +115,7 @@ async fn shutdown_applies_every_queued_event() {
     // Most of the twenty are still queued when the signal comes.
     stop.send(()).expect("server is running");
 
-    let summary = tokio::time::timeout(support::PATIENCE, server)
+    let summary = tokio::time::timeout(test_kit::PATIENCE, server)
         .await
         .expect("run returns after shutdown")
         .expect("no panic");

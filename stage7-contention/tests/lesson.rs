@@ -2,14 +2,11 @@
 //! lock admits one holder at a time, waiting for it grows with the number of workers,
 //! and no update is lost however many workers fight over it.
 
-mod support;
-
 use reqwest::header::{HeaderValue, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::{
-    event, http, json_event, post_event, run, start, stats, url, wait_for_stats, Client, Config,
-};
+use stage7::{run, Config};
+use test_kit::{event, http, json_event, post_event, start, stats, url, wait_for_stats, Client};
 use tokio::net::TcpListener;
 
 fn config(workers: usize, capacity: usize, work_ms: u64) -> Config {
@@ -47,7 +44,7 @@ async fn burst(addr: std::net::SocketAddr, count: i64, users: i64) -> i64 {
 
 #[tokio::test]
 async fn the_lock_has_one_holder_at_a_time_and_loses_no_update() {
-    let addr = start(contended(8, 2)).await;
+    let addr = start(run, contended(8, 2)).await;
     let total = burst(addr, 100, 10).await;
     let after = wait_for_stats(addr, drained).await;
 
@@ -66,11 +63,11 @@ async fn the_lock_has_one_holder_at_a_time_and_loses_no_update() {
 async fn waiting_for_the_lock_grows_with_workers() {
     let mean_wait = |stats: &serde_json::Value| stats["lock_wait_us"]["mean"].as_f64();
 
-    let alone = start(contended(1, 5)).await;
+    let alone = start(run, contended(1, 5)).await;
     burst(alone, 40, 40).await;
     let alone = wait_for_stats(alone, drained).await;
 
-    let crowded = start(contended(8, 5)).await;
+    let crowded = start(run, contended(8, 5)).await;
     burst(crowded, 40, 40).await;
     let crowded = wait_for_stats(crowded, drained).await;
 
@@ -95,7 +92,7 @@ fn drained(stats: &serde_json::Value) -> bool {
 #[tokio::test]
 async fn the_pool_still_runs_workers_jobs_at_once() {
     const WORKERS: u64 = 4;
-    let addr = start(config(WORKERS as usize, 40, 300)).await;
+    let addr = start(run, config(WORKERS as usize, 40, 300)).await;
     let http = http();
     for amount in 1..=12 {
         let (status, body) = post_event(&http, addr, "gina", amount).await;
@@ -117,7 +114,7 @@ async fn the_pool_still_runs_workers_jobs_at_once() {
 #[tokio::test]
 async fn a_burst_beyond_the_queue_is_refused_at_once_and_the_rest_applied() {
     const BURST: u32 = 12;
-    let addr = start(config(2, 2, 1000)).await;
+    let addr = start(run, config(2, 2, 1000)).await;
     let http = http();
 
     // Amounts are powers of two, so the balance total says exactly which events landed.
@@ -182,14 +179,14 @@ async fn shutdown_applies_every_queued_event() {
     }
     // Most of the twenty are still queued when the signal comes; without that, the
     // shutdown below would have nothing left to prove.
-    let queued = support::stats(addr).await["queue_depth"].as_u64();
+    let queued = test_kit::stats(addr).await["queue_depth"].as_u64();
     assert!(
         queued > Some(0),
         "setup: events should still be queued, got {queued:?}"
     );
     stop.send(()).expect("server is running");
 
-    let summary = tokio::time::timeout(support::PATIENCE, server)
+    let summary = tokio::time::timeout(test_kit::PATIENCE, server)
         .await
         .expect("run returns after shutdown")
         .expect("no panic");

@@ -10,14 +10,13 @@
 //! reads its answers is let go and does not hold up a shutdown, which still applies
 //! every accepted event. Raw sockets, because what these check is bytes.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{event, post, start, wait_for_stats, Client, Config, PATIENCE, VALID};
+use stage8::{run, Config};
+use test_kit::{assert_error, event, post, start, wait_for_stats, Client, PATIENCE, VALID};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -30,19 +29,13 @@ fn instant() -> Config {
     }
 }
 
-fn assert_error(answer: &support::Answer, status: u16, reason: &str) {
-    assert_eq!(answer.status, status, "{answer:?}");
-    assert_eq!(answer.body["status"], "error", "{answer:?}");
-    assert_eq!(answer.reason(), reason, "{answer:?}");
-}
-
-async fn answer_on(addr: SocketAddr, bytes: &[u8]) -> support::Answer {
+async fn answer_on(addr: SocketAddr, bytes: &[u8]) -> test_kit::Answer {
     Client::connect(addr).await.roundtrip(bytes).await
 }
 
 #[tokio::test]
 async fn amounts_at_the_bounds_reach_the_ledger_and_one_past_them_do_not() {
-    let addr = start(instant()).await;
+    let addr = start(run, instant()).await;
     let mut client = Client::connect(addr).await;
     for amount in [1_000_000_000, -1_000_000_000, 1_000_000_000] {
         assert_eq!(client.roundtrip(&event("edge", amount)).await.status, 202);
@@ -68,7 +61,7 @@ async fn amounts_at_the_bounds_reach_the_ledger_and_one_past_them_do_not() {
 
 #[tokio::test]
 async fn framing_headers_are_checked_before_anything_is_queued() {
-    let addr = start(instant()).await;
+    let addr = start(run, instant()).await;
     let length = VALID.len();
     let cases = [
         (
@@ -117,7 +110,7 @@ async fn framing_headers_are_checked_before_anything_is_queued() {
 
 #[tokio::test]
 async fn non_utf8_and_deeply_nested_bodies_are_refused_by_type() {
-    let addr = start(instant()).await;
+    let addr = start(run, instant()).await;
     let mut client = Client::connect(addr).await;
 
     let body = b"{\"user\":\"al\xffice\",\"action\":\"buy\",\"amount\":1}";
@@ -172,7 +165,7 @@ fn count_answers(bytes: &[u8]) -> usize {
 
 #[tokio::test]
 async fn a_request_hidden_behind_a_bare_lf_is_neither_answered_nor_applied() {
-    let addr = start(instant()).await;
+    let addr = start(run, instant()).await;
     // To a lenient reader: an event (Content-Length after the bare LF), then a second
     // request. To a CRLF-strict proxy: a POST without a length, then garbage.
     let mut request = format!(
@@ -198,7 +191,7 @@ async fn a_request_hidden_behind_a_bare_lf_is_neither_answered_nor_applied() {
 
 #[tokio::test]
 async fn head_gets_the_headers_of_get_and_no_body() {
-    let addr = start(instant()).await;
+    let addr = start(run, instant()).await;
     let received = raw_exchange(
         addr,
         b"HEAD /stats HTTP/1.1\r\nHost: x\r\n\r\nHEAD /events HTTP/1.1\r\n\r\n\
@@ -229,7 +222,7 @@ async fn head_gets_the_headers_of_get_and_no_body() {
 
 #[tokio::test]
 async fn targets_that_are_not_an_ascii_path_are_bad_requests_quoted_nowhere() {
-    let addr = start(instant()).await;
+    let addr = start(run, instant()).await;
     for target in [
         &b"!"[..],
         b"stats",
@@ -292,7 +285,7 @@ async fn a_client_that_never_reads_is_let_go_and_shutdown_still_applies_every_ev
         ..instant()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(support::run(listener, config, async {
+    let server = tokio::spawn(run(listener, config, async {
         let _ = stopped.await;
     }));
     // `/stats` answers are far bigger than the requests, so they fill the buffers fast.

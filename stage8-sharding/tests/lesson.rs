@@ -2,15 +2,12 @@
 //! writers to different keys hold their shard locks at the same time, and a single hot
 //! key still serializes without losing an update.
 
-mod support;
-
 use reqwest::header::{HeaderValue, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::Value;
 use stage8::ledger::MapKind;
-use support::{
-    event, http, json_event, post_event, run, start, stats, url, wait_for_stats, Client, Config,
-};
+use stage8::{run, Config};
+use test_kit::{event, http, json_event, post_event, start, stats, url, wait_for_stats, Client};
 
 const MAPS: [MapKind; 2] = [MapKind::DashMap, MapKind::Sharded];
 use tokio::net::TcpListener;
@@ -59,7 +56,7 @@ async fn burst(addr: std::net::SocketAddr, count: i64, users: i64) -> i64 {
 #[tokio::test]
 async fn writers_to_different_keys_hold_their_locks_at_once() {
     for map in MAPS {
-        let addr = start(contended(map, 8, 20)).await;
+        let addr = start(run, contended(map, 8, 20)).await;
         let total = burst(addr, 32, 32).await;
         let after = wait_for_stats(addr, drained).await;
 
@@ -77,7 +74,7 @@ async fn writers_to_different_keys_hold_their_locks_at_once() {
 #[tokio::test]
 async fn sixteen_workers_on_one_hot_key_serialize_and_lose_nothing() {
     for map in MAPS {
-        let addr = start(contended(map, 16, 1)).await;
+        let addr = start(run, contended(map, 16, 1)).await;
         let total = burst(addr, 300, 1).await;
         let after = wait_for_stats(addr, drained).await;
 
@@ -96,7 +93,7 @@ async fn sixteen_workers_on_one_hot_key_serialize_and_lose_nothing() {
 #[tokio::test]
 async fn the_pool_still_runs_workers_jobs_at_once() {
     const WORKERS: u64 = 4;
-    let addr = start(config(WORKERS as usize, 40, 300)).await;
+    let addr = start(run, config(WORKERS as usize, 40, 300)).await;
     let http = http();
     for amount in 1..=12 {
         let (status, body) = post_event(&http, addr, "gina", amount).await;
@@ -118,7 +115,7 @@ async fn the_pool_still_runs_workers_jobs_at_once() {
 #[tokio::test]
 async fn a_burst_beyond_the_queue_is_refused_at_once_and_the_rest_applied() {
     const BURST: u32 = 12;
-    let addr = start(config(2, 2, 1000)).await;
+    let addr = start(run, config(2, 2, 1000)).await;
     let http = http();
 
     // Amounts are powers of two, so the balance total says exactly which events landed.
@@ -183,14 +180,14 @@ async fn shutdown_applies_every_queued_event() {
     }
     // Most of the twenty are still queued when the signal comes; without that, the
     // shutdown below would have nothing left to prove.
-    let queued = support::stats(addr).await["queue_depth"].as_u64();
+    let queued = test_kit::stats(addr).await["queue_depth"].as_u64();
     assert!(
         queued > Some(0),
         "setup: events should still be queued, got {queued:?}"
     );
     stop.send(()).expect("server is running");
 
-    let summary = tokio::time::timeout(support::PATIENCE, server)
+    let summary = tokio::time::timeout(test_kit::PATIENCE, server)
         .await
         .expect("run returns after shutdown")
         .expect("no panic");
@@ -204,10 +201,13 @@ async fn shutdown_applies_every_queued_event() {
 
 #[tokio::test]
 async fn one_shard_is_stage_sevens_single_lock_again() {
-    let addr = start(Config {
-        shards: 1,
-        ..contended(MapKind::Sharded, 8, 5)
-    })
+    let addr = start(
+        run,
+        Config {
+            shards: 1,
+            ..contended(MapKind::Sharded, 8, 5)
+        },
+    )
     .await;
     let total = burst(addr, 24, 24).await;
     let after = wait_for_stats(addr, drained).await;

@@ -11,12 +11,11 @@
 //! low for that, it scales the number of idle connections down to fit and says so on
 //! stderr, rather than failing on the machine instead of on the server.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use support::{post, start, wait_for_stats, Client, Config, VALID};
+use stage8::{run, Config};
+use test_kit::{post, start, wait_for_stats, Client, VALID};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -50,7 +49,7 @@ fn affordable_idle_connections() -> usize {
 
 /// Sends a valid request one byte a second until the server answers; returns the
 /// answer and how long after the first byte it came.
-async fn byte_a_second(addr: SocketAddr) -> (support::Answer, Duration) {
+async fn byte_a_second(addr: SocketAddr) -> (test_kit::Answer, Duration) {
     let mut client = Client::connect(addr).await;
     let request = post(VALID, "");
     let started = Instant::now();
@@ -71,11 +70,14 @@ async fn byte_a_second(addr: SocketAddr) -> (support::Answer, Duration) {
 async fn idle_and_byte_a_second_clients_do_not_stop_normal_requests() {
     let idle_count = affordable_idle_connections();
     assert!(idle_count >= 100, "too few descriptors to test anything");
-    let addr = start(Config {
-        read_timeout: READ_TIMEOUT,
-        work_ms: 0,
-        ..Config::default()
-    })
+    let addr = start(
+        run,
+        Config {
+            read_timeout: READ_TIMEOUT,
+            work_ms: 0,
+            ..Config::default()
+        },
+    )
     .await;
 
     let mut idle = Vec::with_capacity(idle_count);
@@ -112,7 +114,7 @@ async fn idle_and_byte_a_second_clients_do_not_stop_normal_requests() {
 
     for (mut stream, opened) in idle {
         let mut byte = [0u8; 1];
-        let read = tokio::time::timeout(support::PATIENCE, stream.read(&mut byte))
+        let read = tokio::time::timeout(test_kit::PATIENCE, stream.read(&mut byte))
             .await
             .expect("the server closes an idle connection");
         // Silent: there was no request to answer, so no 408 either.
