@@ -17,8 +17,11 @@ pub const VALID: &str = r#"{"user":"alice","action":"buy","amount":100}"#;
 /// and the JSON body every answer of the stages carries.
 #[derive(Debug)]
 pub struct Answer {
+    /// The status code, parsed, for the assertion most tests start with.
     pub status: u16,
+    /// The status line and headers as text, kept whole so a failure message shows them.
     pub head: String,
+    /// The body as JSON: every answer of the stages from 3 on is JSON.
     pub body: serde_json::Value,
 }
 
@@ -38,10 +41,13 @@ impl Answer {
     }
 }
 
-/// One TCP connection to a server under test, with the bytes read past the last answer
-/// kept for the next one (a server may send two answers in one segment).
+/// One TCP connection to a server under test, which a test may reuse for many requests
+/// to check keep-alive and pipelining.
 pub struct Client {
+    /// The connection itself, owned so the test decides when it closes.
     stream: TcpStream,
+    /// Bytes read past the last answer, kept for the next one: a server may send two
+    /// answers in one segment.
     buffer: Vec<u8>,
 }
 
