@@ -25,6 +25,7 @@ pub mod latency;
 pub mod load;
 pub mod model;
 pub mod outcome;
+pub mod platform;
 pub mod progress;
 pub mod report;
 pub mod run;

@@ -2,7 +2,8 @@
 //!
 //! For each row (a stage, a `--variant`, or one value of a `--sweep`) it starts the stage's
 //! release binary on `127.0.0.1:0`, replays the same deterministic load with
-//! [`crate::run_and_check`], stops the stage with SIGINT and checks it exits 0, then puts the
+//! [`crate::run_and_check`], stops the stage (SIGINT on Unix, closing its stdin on Windows: [`crate::platform`]) and
+//! checks it exits 0, then puts the
 //! outcome in one table (and, on request, Markdown, JSON and SVG files).
 //!
 //! ```text
@@ -27,6 +28,7 @@ pub mod stages;
 use crate::check::{CheckReport, Verdict};
 use crate::load::{Load, LoadSpec};
 use crate::outcome::Outcome;
+use crate::platform;
 use crate::run::{LoadConfig, RunReport};
 use crate::target::Target;
 use process::{Shutdown, StageProcess};
@@ -274,7 +276,7 @@ pub async fn run_row(
     progress: bool,
 ) -> RowResult {
     let started_at = tokio::time::Instant::now();
-    let process = match StageProcess::start(binary, &plan.args).await {
+    let process = match StageProcess::start(binary, &plan.args, plan.stop_method).await {
         Ok(process) => process,
         Err(reason) => {
             let wall = started_at.elapsed().as_secs_f64();
@@ -299,7 +301,7 @@ pub async fn run_row(
         .map(|(before, after)| after.saturating_sub(before))
         .filter(|count| *count > 0);
     let bound = exit_bound(&check);
-    let shutdown = process.stop(bound, plan.ended_by_sigint()).await;
+    let shutdown = process.stop(bound).await;
     let wall = started_at.elapsed().as_secs_f64();
     let mut row = RowResult::from_reports(plan, binary.to_path_buf(), run, check, shutdown, wall);
     // Overflows are counted machine-wide, so they explain the row's tail only when the row
@@ -413,7 +415,7 @@ pub async fn run_compare(options: &CompareOptions) -> Result<CompareReport, Stri
     let total = plans.len();
     let mut rows = Vec::with_capacity(total);
     for (index, plan) in plans.into_iter().enumerate() {
-        let binary = bin_dir.join(&plan.package);
+        let binary = bin_dir.join(platform::binary_file_name(&plan.package, platform::OS));
         if let Some((_, error)) = build_errors.iter().find(|(p, _)| *p == plan.package) {
             rows.push(RowResult::failed(
                 plan,

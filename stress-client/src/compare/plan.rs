@@ -5,6 +5,7 @@
 use super::spec;
 use super::stages::{self, StageFacts};
 use super::CompareOptions;
+use crate::platform::{self, StopMethod};
 use serde::Serialize;
 
 /// The workshop's burst: the load the original lesson outline replayed.
@@ -27,6 +28,10 @@ pub struct RowPlan {
     /// The swept knob and this row's value.
     pub sweep: Option<SweepPoint>,
     pub notes: Vec<String>,
+    /// How the row's stage is stopped: chosen for this OS by [`platform::stop_method`], and
+    /// a field so a test on Linux can also take the Windows path.
+    #[serde(skip)]
+    pub stop_method: StopMethod,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,11 +50,6 @@ impl RowPlan {
         ];
         words.extend(self.args.iter().cloned());
         words.join(" ")
-    }
-
-    /// How this row's stage ends on SIGINT (see [`StageFacts::ended_by_sigint`]).
-    pub fn ended_by_sigint(&self) -> bool {
-        stages::facts(self.stage).is_some_and(|facts| facts.ended_by_sigint)
     }
 }
 
@@ -100,12 +100,16 @@ pub fn plan(options: &CompareOptions) -> Vec<RowPlan> {
             rows.push(RowPlan {
                 label,
                 stage: base.stage,
-                package: facts.map_or("?", |f| f.package).to_string(),
+                package: facts.map_or("?", StageFacts::package).to_string(),
                 args: spec::merge_args(&[&quick, &base.args, &swept]),
                 requests: row_requests,
                 concurrency: row_concurrency,
                 sweep: point.clone(),
                 notes,
+                stop_method: platform::stop_method(
+                    platform::OS,
+                    facts.is_some_and(|facts| facts.graceful_shutdown),
+                ),
             });
         }
     }
@@ -127,7 +131,7 @@ fn bases(options: &CompareOptions) -> Vec<Base> {
             stage,
             label: format!(
                 "{stage} {}",
-                stages::facts(stage).map_or("?", |f| f.short_name)
+                stages::facts(stage).map_or("?", StageFacts::short_name)
             ),
             args: Vec::new(),
         })
