@@ -6,9 +6,9 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), String> {
-//! use stress_client::{load::{Load, LoadSpec}, run::LoadConfig, target::Target};
+//! use stress_client::{load::{at_least_one, Load, LoadSpec}, run::LoadConfig, target::Target};
 //! let target = Target::resolve("http://127.0.0.1:8087").await?;
-//! let load = Load::generate(&LoadSpec { requests: 500, users: 100, seed: 42 });
+//! let load = Load::generate(&LoadSpec { requests: 500, users: at_least_one(100), seed: 42 });
 //! let config = LoadConfig::new(target);
 //! let (run, check) = stress_client::run_and_check(&config, &load, None).await;
 //! assert_eq!(check.lost, 0, "{run:?}");
@@ -18,6 +18,7 @@
 pub mod catalogue;
 pub mod check;
 pub mod compare;
+pub mod duration;
 pub mod expect;
 pub mod garbage;
 pub mod http;

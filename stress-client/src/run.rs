@@ -8,10 +8,11 @@
 
 use crate::http::{excerpt, write_post, ExchangeError, HttpConnection, ResponseHead};
 use crate::latency::{LatencyRecorder, LatencySummary};
-use crate::load::{Event, Load};
+use crate::load::{at_least_one, Event, Load};
 use crate::outcome::{Outcome, OutcomeTally};
 use crate::target::Target;
 use serde::Serialize;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,10 +23,17 @@ use tokio::time::Instant;
 /// has millisecond granularity, so anything tighter would flag scheduling noise.
 pub const LATE_THRESHOLD: Duration = Duration::from_millis(2);
 
+/// The workshop's burst, the load the original lesson outline replayed: 5000 requests from
+/// 200 connections at once. `run`'s flags and `compare` default to these.
+pub const DEFAULT_REQUESTS: NonZeroUsize = at_least_one(5000);
+pub const DEFAULT_CONCURRENCY: NonZeroUsize = at_least_one(200);
+/// Long enough for a queued stage's honest wait, short enough that a frozen stage 1 shows.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
     pub target: Target,
-    pub concurrency: usize,
+    pub concurrency: NonZeroUsize,
     pub timeout: Duration,
     pub keep_alive: bool,
     /// Requests sent before measuring (cycling through the load), not recorded.
@@ -67,12 +75,12 @@ impl StopSignal {
 }
 
 impl LoadConfig {
-    /// The CLI's defaults: concurrency 200, timeout 5 s, keep-alive.
+    /// The CLI's defaults: [`DEFAULT_CONCURRENCY`], [`DEFAULT_TIMEOUT`], keep-alive.
     pub fn new(target: Target) -> Self {
         Self {
             target,
-            concurrency: 200,
-            timeout: Duration::from_secs(5),
+            concurrency: DEFAULT_CONCURRENCY,
+            timeout: DEFAULT_TIMEOUT,
             keep_alive: true,
             warmup: 0,
             rate: None,
@@ -299,7 +307,7 @@ pub async fn run_load(config: &LoadConfig, load: &Load) -> RunReport {
     let requests = result.tally.total();
     RunReport {
         requests,
-        concurrency: config.concurrency,
+        concurrency: config.concurrency.get(),
         keep_alive: config.keep_alive,
         rate: config.rate,
         warmup: config.warmup,
@@ -351,7 +359,9 @@ async fn run_phase(
         })
     };
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..config.concurrency.max(1).min(total.max(1)) {
+    // No more tasks than requests, but one even for an empty load, so the phase ends the
+    // same way every time.
+    for _ in 0..config.concurrency.get().min(total.max(1)) {
         tasks.spawn(load_task(Arc::clone(&phase)));
     }
     let mut merged = TaskResult::default();

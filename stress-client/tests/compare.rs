@@ -8,20 +8,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use stress_client::compare::process::{self, Profile};
 use stress_client::compare::{self, chart, render, spec, CompareOptions, CompareReport, RowPlan};
+use stress_client::load::at_least_one;
 use stress_client::platform::{self, StopMethod};
+
+const USERS: std::num::NonZeroUsize = at_least_one(20);
 
 fn stage8_plan(requests: usize, variant: Option<&str>) -> RowPlan {
     let options = match variant {
         Some(text) => CompareOptions {
             variants: vec![spec::parse_variant(text).expect("valid variant")],
-            requests: Some(requests),
-            concurrency: Some(20),
+            requests: Some(at_least_one(requests)),
+            concurrency: Some(at_least_one(20)),
             ..CompareOptions::default()
         },
         None => CompareOptions {
             stages: Some(vec![8]),
-            requests: Some(requests),
-            concurrency: Some(20),
+            requests: Some(at_least_one(requests)),
+            concurrency: Some(at_least_one(20)),
             ..CompareOptions::default()
         },
     };
@@ -49,7 +52,7 @@ async fn built_stage8() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stage8_row_runs_checks_and_stops_cleanly() {
     let binary = built_stage8().await;
-    let row = compare::run_row(stage8_plan(300, None), &binary, 20, 7, false).await;
+    let row = compare::run_row(stage8_plan(300, None), &binary, USERS, 7, false).await;
     assert!(row.ok, "status: {}; notes: {:?}", row.status, row.notes);
     assert_eq!(row.status, "ok");
     assert_eq!(row.accepted + row.rejected + row.errors, 300);
@@ -69,7 +72,7 @@ async fn stage8_row_runs_checks_and_stops_cleanly() {
     let bad = compare::run_row(
         stage8_plan(10, Some("8 typo: --no-such-flag 1")),
         &binary,
-        20,
+        USERS,
         7,
         false,
     )
@@ -80,7 +83,7 @@ async fn stage8_row_runs_checks_and_stops_cleanly() {
 
     let report = CompareReport {
         quick: false,
-        users: 20,
+        users: USERS,
         seed: 7,
         sweep: None,
         bin_dir: binary.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -106,7 +109,7 @@ async fn closing_stdin_stops_a_stage_cleanly() {
     let binary = built_stage8().await;
     let mut plan = stage8_plan(100, None);
     plan.stop_method = StopMethod::CloseStdin;
-    let row = compare::run_row(plan, &binary, 20, 7, false).await;
+    let row = compare::run_row(plan, &binary, USERS, 7, false).await;
     assert!(row.ok, "status: {}; notes: {:?}", row.status, row.notes);
     let shutdown = row.shutdown.clone().unwrap_or_default();
     assert!(
@@ -124,13 +127,13 @@ async fn stage1_is_killed_and_its_row_says_that_is_expected() {
     let binary = built("stage1").await;
     let options = CompareOptions {
         stages: Some(vec![1]),
-        requests: Some(20),
-        concurrency: Some(2),
+        requests: Some(at_least_one(20)),
+        concurrency: Some(at_least_one(2)),
         ..CompareOptions::default()
     };
     let plan = compare::plan(&options).remove(0);
     assert_eq!(plan.stop_method, StopMethod::Kill);
-    let row = compare::run_row(plan, &binary, 20, 7, false).await;
+    let row = compare::run_row(plan, &binary, USERS, 7, false).await;
     assert!(row.ok, "status: {}; notes: {:?}", row.status, row.notes);
     let shutdown = row.shutdown.clone().unwrap_or_default();
     assert!(shutdown.contains("as expected"), "{shutdown}");
@@ -141,7 +144,7 @@ async fn a_missing_binary_is_a_failed_row() {
     let row = compare::run_row(
         stage8_plan(10, None),
         Path::new("/nonexistent/stage8"),
-        20,
+        USERS,
         7,
         false,
     )

@@ -5,6 +5,7 @@ use std::future::pending;
 use std::time::Duration;
 use stress_client::check::Verdict;
 use stress_client::garbage::{self, CaseVerdict};
+use stress_client::load::at_least_one;
 use stress_client::load::{Load, LoadSpec};
 use stress_client::outcome::Outcome;
 use stress_client::run::LoadConfig;
@@ -32,14 +33,14 @@ async fn loopback() -> (TcpListener, Target) {
 fn load(requests: usize) -> Load {
     Load::generate(&LoadSpec {
         requests,
-        users: 20,
+        users: at_least_one(20),
         seed: 7,
     })
 }
 
 fn config(target: Target, concurrency: usize) -> LoadConfig {
     LoadConfig {
-        concurrency,
+        concurrency: at_least_one(concurrency),
         ..LoadConfig::new(target)
     }
 }
@@ -215,7 +216,7 @@ async fn stage8_hot_key_uses_the_bound_its_stats_publish() {
     }));
     let hot_key = Load::generate(&LoadSpec {
         requests: 150,
-        users: 1,
+        users: at_least_one(1),
         seed: 3,
     });
     let (run, check) = stress_client::run_and_check(&config(target, 25), &hot_key, DRAIN).await;

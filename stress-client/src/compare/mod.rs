@@ -39,11 +39,12 @@ pub use plan::{
     plan, RowPlan, SweepPoint, DEFAULT_CONCURRENCY, DEFAULT_REQUESTS, QUICK_CONCURRENCY,
     QUICK_REQUESTS,
 };
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// `run`'s default per-request limit, so a row means what `stress-client run` would show.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = crate::run::DEFAULT_TIMEOUT;
 /// The least time a stage gets to exit after SIGINT; the rest of the bound comes from the
 /// jobs it still has to drain.
 const EXIT_BOUND_BASE: Duration = Duration::from_secs(5);
@@ -56,11 +57,13 @@ pub struct CompareOptions {
     pub variants: Vec<Variant>,
     pub sweep: Option<Sweep>,
     pub quick: bool,
-    /// `None`: 5000 (2000 with `--quick`); a stage with a load cap (4) never gets more.
-    pub requests: Option<usize>,
-    /// `None`: 200 (100 with `--quick`); a stage with a load cap (4) never gets more.
-    pub concurrency: Option<usize>,
-    pub users: usize,
+    /// `None`: [`DEFAULT_REQUESTS`] ([`QUICK_REQUESTS`] with `--quick`); a stage with a
+    /// load cap (4) never gets more.
+    pub requests: Option<NonZeroUsize>,
+    /// `None`: [`DEFAULT_CONCURRENCY`] ([`QUICK_CONCURRENCY`] with `--quick`); a stage with
+    /// a load cap (4) never gets more.
+    pub concurrency: Option<NonZeroUsize>,
+    pub users: NonZeroUsize,
     pub seed: u64,
     /// Use the binaries in this directory instead of building them.
     pub bin_dir: Option<PathBuf>,
@@ -77,7 +80,7 @@ impl Default for CompareOptions {
             quick: false,
             requests: None,
             concurrency: None,
-            users: 100,
+            users: crate::load::at_least_one(100),
             seed: 42,
             bin_dir: None,
             progress: false,
@@ -271,7 +274,7 @@ fn row_latency(summary: &crate::latency::LatencySummary) -> Option<RowLatency> {
 pub async fn run_row(
     plan: RowPlan,
     binary: &Path,
-    users: usize,
+    users: NonZeroUsize,
     seed: u64,
     progress: bool,
 ) -> RowResult {
@@ -284,7 +287,7 @@ pub async fn run_row(
         }
     };
     let load = Load::generate(&LoadSpec {
-        requests: plan.requests,
+        requests: plan.requests.get(),
         users,
         seed,
     });
@@ -345,7 +348,7 @@ fn exit_bound(check: &CheckReport) -> Duration {
 #[derive(Debug, Clone, Serialize)]
 pub struct CompareReport {
     pub quick: bool,
-    pub users: usize,
+    pub users: NonZeroUsize,
     pub seed: u64,
     pub sweep: Option<Sweep>,
     pub bin_dir: PathBuf,

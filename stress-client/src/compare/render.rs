@@ -201,7 +201,7 @@ pub(crate) mod tests {
         rows[2].status = "failed to start: no binary at /t/release/stage5".into();
         CompareReport {
             quick: false,
-            users: 100,
+            users: crate::load::at_least_one(100),
             seed: 42,
             sweep: None,
             bin_dir: PathBuf::from("/t/release"),

@@ -5,6 +5,8 @@
 //! Tested by `cargo test -p stress-client compare::stages`.
 
 use crate::catalogue::{self, Stage};
+use crate::load::at_least_one;
+use std::num::NonZeroUsize;
 
 /// The facts about one stage that decide how `compare` runs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +46,8 @@ impl StageFacts {
 /// A smaller load for one stage, and why, as the row's note says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadCap {
-    pub requests: usize,
-    pub concurrency: usize,
+    pub requests: NonZeroUsize,
+    pub concurrency: NonZeroUsize,
     /// Completes "stage N gets R requests at concurrency C: …".
     pub reason: &'static str,
 }
@@ -78,8 +80,8 @@ pub const STAGES: [StageFacts; 8] = [
         // `model::concurrency_within_timeout` keeps (8 at a 5 s timeout). The default burst
         // would need 42 minutes.
         load_cap: Some(LoadCap {
-            requests: 20,
-            concurrency: 4,
+            requests: at_least_one(20),
+            concurrency: at_least_one(4),
             reason: "it applies one event at a time under its lock (2/s at --work-ms 500)",
         }),
         graceful_shutdown: true,
@@ -148,7 +150,7 @@ mod tests {
         let cap = facts(4)
             .and_then(|f| f.load_cap)
             .expect("stage 4 is capped");
-        assert!(cap.concurrency <= model::concurrency_within_timeout(2.0, 5.0));
-        assert!(cap.concurrency <= model::concurrency_within_timeout(10.0, 5.0));
+        assert!(cap.concurrency.get() <= model::concurrency_within_timeout(2.0, 5.0));
+        assert!(cap.concurrency.get() <= model::concurrency_within_timeout(10.0, 5.0));
     }
 }
