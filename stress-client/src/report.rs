@@ -171,11 +171,23 @@ pub fn check_table(check: &CheckReport, terminal: bool) -> Table {
         ),
         "server balance_total delta vs the sum of accepted amounts",
     );
-    if let Some(model) = &check.model {
-        row(
+    match &check.model {
+        Some(model) => row(
             "model bound",
             format!("{:.1} jobs/s", model.jobs_per_sec),
             &model.formula,
+        ),
+        None => row(
+            "model bound",
+            crate::model::NO_BOUND.to_string(),
+            "the stage serves no bound for this load: no efficiency to compute",
+        ),
+    }
+    if let Some(lock) = &check.lock_bound {
+        row(
+            "lock",
+            lock.clone(),
+            "what the lock alone allows (1000 / hold_ms)",
         );
     }
     if let Some(expected) = check.expected_accepted {

@@ -28,6 +28,16 @@ fn or_dash<T>(value: Option<T>, format: impl Fn(T) -> String) -> String {
     value.map_or_else(|| "-".to_string(), format)
 }
 
+/// The model column: the bound, "no bound" when the stage was checked but serves none, and
+/// a dash when there was no check at all (stages 1-3, a failed start).
+fn model_cell(row: &RowResult) -> String {
+    match (row.model_jobs_per_sec, row.check_verdict.as_deref()) {
+        (Some(jobs), _) => format!("{jobs:.1}"),
+        (None, Some(verdict)) if verdict != "skipped" => crate::model::NO_BOUND.to_string(),
+        (None, _) => "-".to_string(),
+    }
+}
+
 pub fn comparison_table(rows: &[RowResult], terminal: bool) -> Table {
     let mut table = new_table(terminal);
     table.set_header(COLUMNS.to_vec());
@@ -44,7 +54,7 @@ pub fn comparison_table(rows: &[RowResult], terminal: bool) -> Table {
             or_dash(row.latency_all, |l| format_micros(l.p50_us as f64)),
             or_dash(row.latency_all, |l| format_micros(l.p99_us as f64)),
             or_dash(row.server_jobs_per_sec, |j| format!("{j:.1}")),
-            or_dash(row.model_jobs_per_sec, |j| format!("{j:.1}")),
+            model_cell(row),
             or_dash(row.efficiency_percent, |e| format!("{e:.0}%")),
             or_dash(row.lost, |l| l.to_string()),
             row.status.clone(),
@@ -277,5 +287,17 @@ pub(crate) mod tests {
         assert_eq!(rows[1]["accepted"], 117);
         assert_eq!(rows[1]["plan"]["package"], "stage7");
         assert_eq!(rows[1]["model_jobs_per_sec"], 100.0);
+    }
+
+    #[test]
+    fn a_checked_row_without_a_bound_says_so_instead_of_a_number() {
+        let mut report = canned_report();
+        let row = &mut report.rows[1];
+        assert_eq!(model_cell(row), "100.0");
+        row.model_jobs_per_sec = None;
+        row.check_verdict = Some("ok".into());
+        assert_eq!(model_cell(row), "no bound");
+        row.check_verdict = Some("skipped".into());
+        assert_eq!(model_cell(row), "-");
     }
 }
