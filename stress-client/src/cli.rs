@@ -303,6 +303,10 @@ fn parse_expectations(text: &str) -> Result<ExpectSpec, String> {
 pub fn main() -> ExitCode {
     // clap prints usage errors and exits with 2 itself.
     let cli = Cli::parse();
+    // Before any socket: a 200-connection run needs more than macOS's default 256 files.
+    if let Err(reason) = stress_client::platform::raise_open_file_limit() {
+        eprintln!("note: {reason}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -334,7 +338,8 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     let target = Target::resolve(&args.url).await?;
     let load = load_of(&args)?;
     let terminal = std::io::stdout().is_terminal();
-    let config = load_config(&args, target, terminal);
+    let mut config = load_config(&args, target, terminal);
+    fit_open_file_limit(&mut config)?;
     watch_ctrl_c(config.stop.clone());
     let heading = run_heading(&args, &config, &load);
 
@@ -373,7 +378,9 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         .unwrap_or_default();
     let unmet = expectations.iter().filter(|e| !e.met).count();
     let served_nothing = served_nothing(&run);
-    let ok = unmet == 0 && !check.failed() && !served_nothing;
+    // A run that served nothing already says why below; this covers the rest.
+    let client_failure = run::failed_at_client(&run).filter(|_| !served_nothing);
+    let ok = unmet == 0 && !check.failed() && !served_nothing && client_failure.is_none();
 
     if args.quiet {
         print_quiet_summary(&run, &check, &expectations, terminal);
@@ -396,6 +403,9 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         // On stderr too, for when stdout goes to a file.
         eprintln!("{unmet} expectation(s) unmet");
     }
+    if let Some(reason) = &client_failure {
+        eprintln!("error: {reason}");
+    }
     if served_nothing {
         eprintln!(
             "error: none of the {} requests was accepted or rejected; is the stage running, \
@@ -405,6 +415,27 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         );
     }
     Ok(exit_code(ok))
+}
+
+/// Lowers the concurrency to what the open-file limit allows, saying so, or stops with the
+/// limit and what to do: a wall of identical "Too many open files" errors teaches nothing.
+fn fit_open_file_limit(config: &mut LoadConfig) -> Result<(), String> {
+    let limit = stress_client::platform::open_file_limit();
+    match run::connection_budget(limit, config.concurrency, config.idle) {
+        run::ConnectionBudget::Enough => Ok(()),
+        run::ConnectionBudget::Fewer { limit, concurrency } => {
+            eprintln!(
+                "note: the open-file limit ({limit}) allows {concurrency} connections beside {} idle: running with --concurrency {concurrency} instead of {} (raise the hard limit to send more)",
+                config.idle, config.concurrency
+            );
+            config.concurrency = concurrency;
+            Ok(())
+        }
+        run::ConnectionBudget::TooFew { limit, connections } => Err(format!(
+            "the open-file limit ({limit}) allows about {connections} connections, fewer than --idle {} plus one sending: lower --idle or raise the limit (ulimit -n)",
+            config.idle
+        )),
+    }
 }
 
 /// A run in which the server neither accepted nor refused a single request measured
