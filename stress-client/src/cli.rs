@@ -68,6 +68,39 @@ enum Command {
     Compare(CompareArgs),
     /// Live full-screen view of a stage's /stats (stages 4–8): queue, workers, rates, lock.
     Watch(WatchArgs),
+    /// Send one event (POST /events) and print the status line and body: no JSON quoting.
+    Post(PostArgs),
+    /// List the workshop's stages: number, package, folder, default port, lesson, /stats.
+    Stages(StagesArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example: stress-client post http://127.0.0.1:8083 --user alice --action buy --amount 100
+Exit codes: 0 the server accepted it (2xx), 1 it answered otherwise or could not be reached, 2 usage."
+)]
+struct PostArgs {
+    /// Server base URL (the event goes to /events) or full URL of the events endpoint.
+    url: String,
+    /// Who the event is for, e.g. alice.
+    #[arg(long)]
+    user: String,
+    /// What happened, e.g. buy.
+    #[arg(long)]
+    action: String,
+    /// A whole number, negative allowed, e.g. 100 or -25.
+    #[arg(long, allow_negative_numbers = true)]
+    amount: i64,
+    /// How long to wait for the answer (e.g. 500ms, 1.5s, 2m; a bare number is seconds).
+    #[arg(long, default_value_t = FlagDuration(run::DEFAULT_TIMEOUT))]
+    timeout: FlagDuration,
+}
+
+#[derive(Args, Debug)]
+struct StagesArgs {
+    /// Print a JSON array (one object per stage) for scripts instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -323,6 +356,8 @@ pub fn main() -> ExitCode {
             Command::Garbage(args) => garbage_command(args).await,
             Command::Compare(args) => compare_command(args).await,
             Command::Watch(args) => watch_command(args).await,
+            Command::Post(args) => post_command(args).await,
+            Command::Stages(args) => Ok(stages_command(&args)),
         }
     });
     match result {
@@ -603,6 +638,64 @@ fn preflight(before: &Result<ServerStats, String>, load: &Load, config: &LoadCon
             );
         }
     }
+}
+
+async fn post_command(args: PostArgs) -> Result<ExitCode, String> {
+    let target = Target::resolve(&args.url).await?;
+    let event = stress_client::load::Event {
+        user: args.user,
+        action: args.action,
+        amount: args.amount,
+    };
+    match stress_client::post::post_event(&target, &event, args.timeout.0).await {
+        Ok(answer) => {
+            outln!("{}", answer.status_line());
+            outln!("{}", answer.body);
+            Ok(exit_code(answer.accepted()))
+        }
+        Err(reason) => {
+            eprintln!("error: {reason}");
+            Ok(ExitCode::from(EXIT_FAILED))
+        }
+    }
+}
+
+/// The stage catalogue, for a learner (a table) or a script (`--json`), so neither keeps
+/// a list of its own.
+fn stages_command(args: &StagesArgs) -> ExitCode {
+    use stress_client::catalogue::STAGES;
+    if args.json {
+        let stages: Vec<serde_json::Value> = STAGES
+            .iter()
+            .map(|stage| {
+                serde_json::json!({
+                    "number": stage.number,
+                    "package": stage.package,
+                    "folder": stage.folder,
+                    "port": stage.default_port(),
+                    "lesson": stage.lesson,
+                    "has_stats": stage.has_stats(),
+                })
+            })
+            .collect();
+        outln!("{}", serde_json::Value::Array(stages));
+        return ExitCode::SUCCESS;
+    }
+    let mut table = report::new_table(std::io::stdout().is_terminal());
+    // Headers kept short so the Markdown form fits 120 columns too.
+    table.set_header(vec!["#", "package", "folder", "port", "stats", "lesson"]);
+    for stage in &STAGES {
+        table.add_row(vec![
+            stage.number.to_string(),
+            stage.package.to_string(),
+            stage.folder.to_string(),
+            stage.default_port().to_string(),
+            if stage.has_stats() { "yes" } else { "no" }.to_string(),
+            stage.lesson.to_string(),
+        ]);
+    }
+    outln!("{table}");
+    ExitCode::SUCCESS
 }
 
 async fn watch_command(args: WatchArgs) -> Result<ExitCode, String> {

@@ -27,6 +27,7 @@ pub mod load;
 pub mod model;
 pub mod outcome;
 pub mod platform;
+pub mod post;
 pub mod progress;
 pub mod report;
 pub mod run;
