@@ -704,8 +704,14 @@ async fn watch_command(args: WatchArgs) -> Result<ExitCode, String> {
         interval: args.interval.0,
         count: args.count,
     };
-    stress_client::watch::watch(&options).await?;
-    Ok(ExitCode::SUCCESS)
+    match stress_client::watch::watch(&options).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(stress_client::watch::WatchFailure::Usage(message)) => Err(message),
+        Err(stress_client::watch::WatchFailure::NeverAnswered(message)) => {
+            eprintln!("error: {message}");
+            Ok(ExitCode::from(EXIT_FAILED))
+        }
+    }
 }
 
 async fn compare_command(args: CompareArgs) -> Result<ExitCode, String> {

@@ -1,5 +1,6 @@
 //! Everything stress-client does differently on Linux, macOS and Windows, in one place: the
-//! open-file limit, the stage binaries' file names, and how `compare` stops a stage. The
+//! open-file limit, the stage binaries' file names, how `compare` stops a stage, and the
+//! Linux-only listen-overflow counter. The
 //! decisions are pure functions of the OS name (`std::env::consts::OS`), so their unit
 //! tests cover every OS on any machine: `cargo test -p stress-client platform`. The few
 //! lines that touch the OS itself sit behind `cfg` right below their decision.
@@ -91,6 +92,22 @@ pub fn open_file_limit() -> Option<u64> {
     {
         None
     }
+}
+
+/// Linux's count of connection attempts dropped because a listen backlog was full, from
+/// /proc/net/netstat; `None` elsewhere. Stages 1 and 2 close every connection, so 200
+/// clients reconnecting at once overflow the backlog and the tail latency is the kernel's
+/// 1 s SYN retry, not the server's work: compare's row says so instead of leaving the
+/// reader to guess.
+pub fn listen_overflows() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = text.lines().filter(|line| line.starts_with("TcpExt:"));
+    let names = lines.next()?;
+    let values = lines.next()?;
+    let index = names
+        .split_whitespace()
+        .position(|name| name == "ListenOverflows")?;
+    values.split_whitespace().nth(index)?.parse().ok()
 }
 
 /// Sends SIGINT to `pid`. Through `kill -INT`: std has no signal API, and this keeps

@@ -297,10 +297,10 @@ pub async fn run_row(
         progress,
         ..LoadConfig::new(Target::from_addr(process.addr))
     };
-    let overflows_before = listen_overflows();
+    let overflows_before = platform::listen_overflows();
     let (run, check) = crate::run_and_check(&config, &load, None).await;
     let overflows = overflows_before
-        .zip(listen_overflows())
+        .zip(platform::listen_overflows())
         .map(|(before, after)| after.saturating_sub(before))
         .filter(|count| *count > 0);
     let bound = exit_bound(&check);
@@ -316,21 +316,6 @@ pub async fn run_row(
         ));
     }
     row
-}
-
-/// Linux's count of connection attempts dropped because a listen backlog was full, from
-/// /proc/net/netstat. Stages 1 and 2 close every connection, so 200 clients reconnecting
-/// at once overflow the backlog and the tail latency is the kernel's 1 s SYN retry, not
-/// the server's work: the row says so instead of leaving the reader to guess.
-fn listen_overflows() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
-    let mut lines = text.lines().filter(|line| line.starts_with("TcpExt:"));
-    let names = lines.next()?;
-    let values = lines.next()?;
-    let index = names
-        .split_whitespace()
-        .position(|name| name == "ListenOverflows")?;
-    values.split_whitespace().nth(index)?.parse().ok()
 }
 
 /// A stage drains its queue before exiting, so the bound grows with what is still pending.
