@@ -19,9 +19,16 @@ pub const FALLBACK_TERMINAL_WIDTH: u16 = 120;
 
 /// Box-drawn tables on a terminal, fitted to its width; Markdown when piped.
 pub fn new_table(terminal: bool) -> Table {
-    let width = terminal.then(|| {
-        crossterm::terminal::size().map_or(FALLBACK_TERMINAL_WIDTH, |(columns, _)| columns)
-    });
+    // Asked only of a real terminal: a test renders "terminal" tables into a string.
+    let measured = || {
+        use std::io::IsTerminal;
+        std::io::stdout()
+            .is_terminal()
+            .then(crossterm::terminal::size)
+            .and_then(Result::ok)
+            .map(|(columns, _)| columns)
+    };
+    let width = terminal.then(|| measured().unwrap_or(FALLBACK_TERMINAL_WIDTH));
     table_of_width(width)
 }
 

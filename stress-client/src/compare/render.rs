@@ -38,13 +38,24 @@ fn model_cell(row: &RowResult) -> String {
     }
 }
 
+/// The table of rows. On a terminal it leaves out the command column, which alone would
+/// push the table past 120 columns, and [`render_text`] lists the commands under it, one
+/// whole line each, so they still copy and paste; Markdown keeps every column.
 pub fn comparison_table(rows: &[RowResult], terminal: bool) -> Table {
+    let shown = |index: usize| !(terminal && COLUMNS[index] == "command");
     let mut table = new_table(terminal);
-    table.set_header(COLUMNS.to_vec());
+    table.set_header(
+        COLUMNS
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| shown(*index))
+            .map(|(_, name)| *name)
+            .collect::<Vec<_>>(),
+    );
     for (index, row) in rows.iter().enumerate() {
         let started = row.started;
         let count = |n: u64| if started { n.to_string() } else { "-".into() };
-        table.add_row(vec![
+        let cells = [
             (index + 1).to_string(),
             row.plan.label.clone(),
             row.plan.command_line(),
@@ -58,11 +69,37 @@ pub fn comparison_table(rows: &[RowResult], terminal: bool) -> Table {
             or_dash(row.efficiency_percent, |e| format!("{e:.0}%")),
             or_dash(row.lost, |l| l.to_string()),
             row.status.clone(),
-        ]);
+        ];
+        table.add_row(
+            cells
+                .into_iter()
+                .enumerate()
+                .filter(|(index, _)| shown(*index))
+                .map(|(_, cell)| cell)
+                .collect::<Vec<_>>(),
+        );
     }
-    for index in [0, 3, 4, 5, 6, 7, 8, 9, 10, 11] {
-        if let Some(column) = table.column_mut(index) {
-            column.set_cell_alignment(CellAlignment::Right);
+    let numeric = [
+        "#",
+        "accepted",
+        "rejected",
+        "errors",
+        "p50",
+        "p99",
+        "server jobs/s",
+        "model bound",
+        "efficiency",
+        "lost",
+    ];
+    let visible: Vec<&str> = (0..COLUMNS.len())
+        .filter(|i| shown(*i))
+        .map(|i| COLUMNS[i])
+        .collect();
+    for (index, name) in visible.iter().enumerate() {
+        if numeric.contains(name) {
+            if let Some(column) = table.column_mut(index) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
         }
     }
     table
@@ -126,6 +163,11 @@ pub fn render_text(report: &CompareReport, terminal: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "stress-client compare: {}", load_line(report));
     let _ = writeln!(out, "{}", comparison_table(&report.rows, terminal));
+    if terminal {
+        for (index, row) in report.rows.iter().enumerate() {
+            let _ = writeln!(out, "{:>2}: {}", index + 1, row.plan.command_line());
+        }
+    }
     let _ = writeln!(out, "{LEGEND}");
     for note in notes(&report.rows) {
         let _ = writeln!(out, "note {note}");
@@ -258,7 +300,15 @@ pub(crate) mod tests {
     fn terminal_table_is_box_drawn() {
         let text = render_text(&canned_report(), true);
         assert!(text.contains('│'));
-        assert!(text.contains("stage7 --addr 127.0.0.1:0"));
+        // Fitted to the terminal (120 columns when its width cannot be read, as here), with
+        // each command whole under the table.
+        assert!(text.contains(" 2: stage7 --addr 127.0.0.1:0"), "{text}");
+        let table_lines = text.lines().filter(|line| line.contains(['│', '┌', '└']));
+        assert!(
+            table_lines.clone().count() > 3
+                && table_lines.clone().all(|line| line.chars().count() <= 120),
+            "{text}"
+        );
     }
 
     #[test]
