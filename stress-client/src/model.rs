@@ -54,20 +54,19 @@ impl LockBound {
     }
 }
 
-/// The lock's bound, `None` for a stage without a simulated lock hold (no `hold_ms` knob):
-/// there the question does not arise. A lock stage serving `null` (or an older one not
-/// serving the field) has no lock bound.
+/// The lock's bound on stages with a simulated lock hold (a `hold_ms` knob); `None`
+/// elsewhere, where the question does not arise. `--hold-ms 0` has no lock bound, whatever
+/// the stage serves; with a hold, the bound is `model_lock_jobs_per_sec`, and a stage too
+/// old to serve it gets no line rather than a guess.
 pub fn lock_bound(stats: &ServerStats) -> Option<LockBound> {
-    stats.knobs.get("hold_ms")?;
-    Some(
-        match stats
-            .model_lock_jobs_per_sec
-            .filter(|jobs| jobs.is_finite() && *jobs > 0.0)
-        {
-            Some(jobs) => LockBound::JobsPerSec(jobs),
-            None => LockBound::None,
-        },
-    )
+    let hold_ms = stats.knobs.get("hold_ms")?.as_f64()?;
+    if hold_ms <= 0.0 {
+        return Some(LockBound::None);
+    }
+    stats
+        .model_lock_jobs_per_sec
+        .filter(|jobs| jobs.is_finite() && *jobs > 0.0)
+        .map(LockBound::JobsPerSec)
 }
 
 /// What a burst against a bounded queue is made of, read from `/stats`.
@@ -305,6 +304,12 @@ mod tests {
             "balance_total": 0, "knobs": {"hold_ms": 10}, "model_lock_jobs_per_sec": 100.0}),
         );
         assert_eq!(lock_bound(&held), Some(LockBound::JobsPerSec(100.0)));
+        // A stage from before the field: no line, not "no lock bound".
+        let older = stats(
+            serde_json::json!({"stage": 7, "accepted": 0, "processed": 0,
+            "balance_total": 0, "knobs": {"hold_ms": 10}}),
+        );
+        assert_eq!(lock_bound(&older), None);
         let stage6 = stats(
             serde_json::json!({"stage": 6, "accepted": 0, "processed": 0,
             "balance_total": 0, "knobs": {"work_ms": 500}}),

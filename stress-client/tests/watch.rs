@@ -78,6 +78,28 @@ fn stage7_frame_shows_queue_workers_formula_and_lock() {
     );
 }
 
+/// Stage 7 with `--hold-ms 0` serves `null` bounds: the view says so instead of a number.
+#[test]
+fn a_stage_without_bounds_shows_no_bound_and_no_lock_bound() {
+    let mut stats = snapshot(STAGE7_BURST);
+    stats.model_jobs_per_sec = None;
+    stats.model_lock_jobs_per_sec = None;
+    stats
+        .knobs
+        .insert("hold_ms".into(), serde_json::Value::from(0));
+    let screen = render(&watched(&stats, 40), 120, 40);
+    assert!(
+        screen.contains("model: no bound · no lock bound"),
+        "{screen}"
+    );
+    stats.model_lock_jobs_per_sec = Some(100.0);
+    stats
+        .knobs
+        .insert("hold_ms".into(), serde_json::Value::from(10));
+    let screen = render(&watched(&stats, 40), 120, 40);
+    assert!(screen.contains("lock bound 100.0 jobs/s"), "{screen}");
+}
+
 #[test]
 fn stage5_frame_has_no_lock_panel() {
     let state = watched(&snapshot(STAGE5_BURST), 101);
