@@ -13,7 +13,7 @@ use stress_client::compare::{
 use stress_client::duration::FlagDuration;
 use stress_client::expect::{self, ExpectationResult};
 use stress_client::garbage;
-use stress_client::load::{Load, LoadSpec};
+use stress_client::load::{Load, LoadSpec, DEFAULT_USERS};
 use stress_client::outcome::Outcome;
 use stress_client::report::{self, JsonEnvelope, JsonRunBody};
 use stress_client::run::{self, LoadConfig, RunReport};
@@ -210,8 +210,7 @@ struct CompareArgs {
     /// Run each chosen stage (and variant) once per value of one stage flag, e.g. workers=1,2,4,8,16,32,64.
     #[arg(long, value_name = "KNOB=V1,V2,...", value_parser = compare::spec::parse_sweep)]
     sweep: Option<compare::spec::Sweep>,
-    /// Smaller load (2000 requests, concurrency 100) and smaller queues on the slow stages (shown per row): well under 30 s.
-    #[arg(long)]
+    #[arg(long, help = format!("Smaller load ({QUICK_REQUESTS} requests, concurrency {QUICK_CONCURRENCY}) and smaller queues on the slow stages (shown per row): well under 30 s."))]
     quick: bool,
     #[arg(long, help = capped_help("Requests per row", DEFAULT_REQUESTS, QUICK_REQUESTS, |cap| cap.requests), value_parser = parse_count)]
     requests: Option<NonZeroUsize>,
@@ -291,8 +290,6 @@ fn parse_stage_list(text: &str) -> Result<StageList, String> {
     compare::spec::parse_stage_list(text).map(StageList)
 }
 
-/// `--users`' default: enough distinct keys that stage 8's shards all get work.
-const DEFAULT_USERS: NonZeroUsize = stress_client::load::at_least_one(100);
 /// More connections than this at once is a typo, not a workshop load.
 const MAX_CONNECTIONS: usize = 100_000;
 

@@ -33,6 +33,9 @@ pub const fn at_least_one(count: usize) -> NonZeroUsize {
     }
 }
 
+/// `--users`' default: enough distinct keys that stage 8's shards all get work.
+pub const DEFAULT_USERS: NonZeroUsize = at_least_one(100);
+
 /// What determines a generated load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadSpec {

@@ -80,7 +80,7 @@ impl Default for CompareOptions {
             quick: false,
             requests: None,
             concurrency: None,
-            users: crate::load::at_least_one(100),
+            users: crate::load::DEFAULT_USERS,
             seed: 42,
             bin_dir: None,
             progress: false,
