@@ -533,9 +533,9 @@ fn run_heading(args: &RunArgs, config: &LoadConfig, load: &Load) -> String {
         match args.rate {
             Some(rate) => format!(
                 "open loop at {rate} requests/s (≤ {} in flight)",
-                args.concurrency
+                config.concurrency
             ),
-            None => format!("concurrency {}", args.concurrency),
+            None => format!("concurrency {}", config.concurrency),
         },
         if config.keep_alive {
             "keep-alive"
