@@ -58,7 +58,9 @@ pub fn comparison_table(rows: &[RowResult], terminal: bool) -> Table {
         let cells = [
             (index + 1).to_string(),
             row.plan.label.clone(),
-            row.plan.command_line(),
+            // A code span in Markdown: mdBook's smart punctuation would turn `--addr` in plain
+            // table text into an en dash, and the command would no longer paste.
+            format!("`{}`", row.plan.command_line()),
             count(row.accepted),
             count(row.rejected),
             count(row.errors),
@@ -284,6 +286,7 @@ pub(crate) mod tests {
             "91.1",
             "100.0",
             "91%",
+            "`stage7 --addr 127.0.0.1:0`",
         ] {
             assert!(stage7.contains(cell), "{cell} not in {stage7}");
         }
