@@ -351,8 +351,15 @@ impl StageProcess {
         };
         self.collect_stdout().await;
         let summary_line = self.summary_line();
-        let (clean, description) = if status.success() {
+        // Clean means both halves of a graceful shutdown, on every OS alike: exit 0, and
+        // the final "stopped" line that says the queue was finished first.
+        let (clean, description) = if status.success() && summary_line.is_some() {
             (true, format!("exit 0 {waited:.2} s after {how}"))
+        } else if status.success() {
+            (
+                false,
+                format!("exit 0 {waited:.2} s after {how}, but no \"stopped\" summary line"),
+            )
         } else {
             self.drain_stderr().await;
             (
