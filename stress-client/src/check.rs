@@ -72,7 +72,11 @@ pub struct CheckReport {
     pub balance_mismatch: Option<i64>,
     /// Jobs still queued or running when the drain wait gave up.
     pub pending: u64,
+    /// `None` when the stage serves no bound (or there was no check): then there is no
+    /// efficiency either, rather than one against an invented number.
     pub model: Option<ModelBound>,
+    /// "lock bound 100.0 jobs/s" or "no lock bound" on stages 7 and 8.
+    pub lock_bound: Option<String>,
     pub expected_accepted: Option<f64>,
     pub expected_formula: Option<String>,
     pub measured_jobs_per_sec: Option<f64>,
@@ -112,6 +116,7 @@ impl CheckReport {
             balance_mismatch: None,
             pending: 0,
             model: None,
+            lock_bound: None,
             expected_accepted: None,
             expected_formula: None,
             measured_jobs_per_sec: None,
@@ -186,6 +191,7 @@ pub async fn check_server(
         compare_with_model(&mut report, run, &drain, bound);
     }
     report.model = drain.bound;
+    report.lock_bound = model::lock_bound(after).map(model::LockBound::describe);
     report.stats_after = Some(drain.after);
     report
 }

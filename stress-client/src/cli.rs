@@ -3,16 +3,17 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 use stress_client::check::{CheckOptions, CheckReport};
 use stress_client::compare::{
     self, DEFAULT_CONCURRENCY, DEFAULT_REQUESTS, QUICK_CONCURRENCY, QUICK_REQUESTS,
 };
+use stress_client::duration::FlagDuration;
 use stress_client::expect::{self, ExpectationResult};
 use stress_client::garbage;
-use stress_client::load::{Load, LoadSpec};
+use stress_client::load::{Load, LoadSpec, DEFAULT_USERS};
 use stress_client::outcome::Outcome;
 use stress_client::report::{self, JsonEnvelope, JsonRunBody};
 use stress_client::run::{self, LoadConfig, RunReport};
@@ -67,6 +68,39 @@ enum Command {
     Compare(CompareArgs),
     /// Live full-screen view of a stage's /stats (stages 4–8): queue, workers, rates, lock.
     Watch(WatchArgs),
+    /// Send one event (POST /events) and print the status line and body: no JSON quoting.
+    Post(PostArgs),
+    /// List the workshop's stages: number, package, folder, default port, lesson, /stats.
+    Stages(StagesArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example: stress-client post http://127.0.0.1:8083 --user alice --action buy --amount 100
+Exit codes: 0 the server accepted it (2xx), 1 it answered otherwise or could not be reached, 2 usage."
+)]
+struct PostArgs {
+    /// Server base URL (the event goes to /events) or full URL of the events endpoint.
+    url: String,
+    /// Who the event is for, e.g. alice.
+    #[arg(long)]
+    user: String,
+    /// What happened, e.g. buy.
+    #[arg(long)]
+    action: String,
+    /// A whole number, negative allowed, e.g. 100 or -25.
+    #[arg(long, allow_negative_numbers = true)]
+    amount: i64,
+    /// How long to wait for the answer (e.g. 500ms, 1.5s, 2m; a bare number is seconds).
+    #[arg(long, default_value_t = FlagDuration(run::DEFAULT_TIMEOUT))]
+    timeout: FlagDuration,
+}
+
+#[derive(Args, Debug)]
+struct StagesArgs {
+    /// Print a JSON array (one object per stage) for scripts instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -77,9 +111,9 @@ A URL without /stats (stages 1–3) exits 2 at once; a URL that does not answer 
 struct WatchArgs {
     /// Server base URL, e.g. http://127.0.0.1:8085.
     url: String,
-    /// Time between two GET /stats, e.g. 250ms, 1s.
-    #[arg(long, default_value = "250ms", value_parser = parse_duration)]
-    interval: Duration,
+    /// Time between two GET /stats (e.g. 500ms, 1.5s, 2m; a bare number is seconds).
+    #[arg(long, default_value_t = FlagDuration(stress_client::watch::DEFAULT_INTERVAL))]
+    interval: FlagDuration,
     /// Stop after N polls (for logs and tests); default: until q / Ctrl-C.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
@@ -90,20 +124,20 @@ struct RunArgs {
     /// Server base URL (POSTs go to /events) or full URL of the events endpoint.
     url: String,
     /// Number of measured requests.
-    #[arg(long, default_value_t = 5000)]
-    requests: usize,
+    #[arg(long, default_value_t = run::DEFAULT_REQUESTS, value_parser = parse_count)]
+    requests: NonZeroUsize,
     /// Connections sending at once (closed loop), or the cap on requests in flight with --rate.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    concurrency: u64,
+    #[arg(long, default_value_t = run::DEFAULT_CONCURRENCY, value_parser = parse_connections)]
+    concurrency: NonZeroUsize,
     /// Distinct users in the generated load: user0..user{N-1} (1 = a single hot key).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
-    users: u64,
+    #[arg(long, default_value_t = DEFAULT_USERS, value_parser = parse_count)]
+    users: NonZeroUsize,
     /// Seed of the load generator: the same seed and flags send the same requests in the same order.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Per-request limit (connect + send + answer), e.g. 5s, 500ms.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    timeout: Duration,
+    /// Per-request limit: connect + send + answer (e.g. 500ms, 1.5s, 2m; a bare number is seconds).
+    #[arg(long, default_value_t = FlagDuration(run::DEFAULT_TIMEOUT))]
+    timeout: FlagDuration,
     /// Reuse connections for many requests (the default).
     #[arg(long, overrides_with = "close")]
     keep_alive: bool,
@@ -131,9 +165,10 @@ struct RunArgs {
     /// Comma-separated expectations, e.g. "rejected==0,p99<50ms,lost==0"; exit 1 when unmet.
     #[arg(long, value_name = "SPEC", value_parser = parse_expectations)]
     expect: Option<ExpectSpec>,
-    /// Longest wait for the server's queue to drain (default: derived from the model).
-    #[arg(long, value_parser = parse_duration)]
-    drain_timeout: Option<Duration>,
+    /// Longest wait for the server's queue to drain, derived from the model when not given
+    /// (e.g. 500ms, 1.5s, 2m; a bare number is seconds).
+    #[arg(long)]
+    drain_timeout: Option<FlagDuration>,
     /// No progress bar and no tables: one summary line, plus any failure.
     #[arg(long, short)]
     quiet: bool,
@@ -146,13 +181,15 @@ struct RunArgs {
 struct GarbageArgs {
     /// Server base URL (cases target /events) or full URL of the events endpoint.
     url: String,
-    /// How long each case may take before the server counts as hung on it.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    timeout: Duration,
+    /// How long each case may take before the server counts as hung on it (e.g. 500ms,
+    /// 1.5s, 2m; a bare number is seconds).
+    #[arg(long, default_value_t = FlagDuration(run::DEFAULT_TIMEOUT))]
+    timeout: FlagDuration,
     /// How long a client that pipelines requests and never reads waits for the server to
-    /// close its connection; make it longer than the server's read timeout.
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
-    slow_reader_wait: Duration,
+    /// close its connection; make it longer than the server's read timeout (e.g. 500ms,
+    /// 1.5s, 2m; a bare number is seconds).
+    #[arg(long, default_value_t = FlagDuration(garbage::DEFAULT_SLOW_READER_WAIT))]
+    slow_reader_wait: FlagDuration,
     /// Also write the results as JSON (with schema_version) to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -173,16 +210,15 @@ struct CompareArgs {
     /// Run each chosen stage (and variant) once per value of one stage flag, e.g. workers=1,2,4,8,16,32,64.
     #[arg(long, value_name = "KNOB=V1,V2,...", value_parser = compare::spec::parse_sweep)]
     sweep: Option<compare::spec::Sweep>,
-    /// Smaller load (2000 requests, concurrency 100) and smaller queues on the slow stages (shown per row): well under 30 s.
-    #[arg(long)]
+    #[arg(long, help = format!("Smaller load ({QUICK_REQUESTS} requests, concurrency {QUICK_CONCURRENCY}) and smaller queues on the slow stages (shown per row): well under 30 s."))]
     quick: bool,
-    #[arg(long, help = capped_help("Requests per row", DEFAULT_REQUESTS, QUICK_REQUESTS, |cap| cap.requests))]
-    requests: Option<usize>,
-    #[arg(long, help = capped_help("Connections sending at once", DEFAULT_CONCURRENCY, QUICK_CONCURRENCY, |cap| cap.concurrency), value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    concurrency: Option<u64>,
+    #[arg(long, help = capped_help("Requests per row", DEFAULT_REQUESTS, QUICK_REQUESTS, |cap| cap.requests), value_parser = parse_count)]
+    requests: Option<NonZeroUsize>,
+    #[arg(long, help = capped_help("Connections sending at once", DEFAULT_CONCURRENCY, QUICK_CONCURRENCY, |cap| cap.concurrency), value_parser = parse_connections)]
+    concurrency: Option<NonZeroUsize>,
     /// Distinct users in the load: user0..user{N-1} (1 = a single hot key).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
-    users: u64,
+    #[arg(long, default_value_t = DEFAULT_USERS, value_parser = parse_count)]
+    users: NonZeroUsize,
     /// Seed of the load generator: every row replays the same requests.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -233,9 +269,9 @@ fn capped_stages() -> impl Iterator<Item = (u8, compare::stages::LoadCap)> {
 /// "Requests per row [default: 5000, 2000 with --quick; stage 4 at most 20]."
 fn capped_help(
     what: &str,
-    default: usize,
-    quick: usize,
-    limit: fn(&compare::stages::LoadCap) -> usize,
+    default: NonZeroUsize,
+    quick: NonZeroUsize,
+    limit: fn(&compare::stages::LoadCap) -> NonZeroUsize,
 ) -> String {
     let caps: Vec<String> = capped_stages()
         .map(|(number, cap)| format!("stage {number} at most {}", limit(&cap)))
@@ -254,17 +290,27 @@ fn parse_stage_list(text: &str) -> Result<StageList, String> {
     compare::spec::parse_stage_list(text).map(StageList)
 }
 
-/// `5s`, `500ms`, `250us`, or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let micros = match text.trim().parse::<f64>() {
-        Ok(seconds) => seconds * 1e6,
-        Err(_) => expect::parse_duration_micros(text)
-            .ok_or_else(|| format!("{text:?} is not a duration (try 5s, 500ms, 250us)"))?,
-    };
-    if !micros.is_finite() || micros <= 0.0 {
-        return Err(format!("{text:?}: a duration must be positive"));
+/// More connections than this at once is a typo, not a workshop load.
+const MAX_CONNECTIONS: usize = 100_000;
+
+/// A count of at least one: requests, users.
+fn parse_count(text: &str) -> Result<NonZeroUsize, String> {
+    text.trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(NonZeroUsize::new)
+        .ok_or_else(|| format!("{text:?}: write a whole number of at least 1, e.g. 100"))
+}
+
+/// A number of connections: at least 1, at most `MAX_CONNECTIONS`.
+fn parse_connections(text: &str) -> Result<NonZeroUsize, String> {
+    let count = parse_count(text)?;
+    if count.get() > MAX_CONNECTIONS {
+        return Err(format!(
+            "{text:?}: at most {MAX_CONNECTIONS} connections, e.g. 200"
+        ));
     }
-    Ok(Duration::from_secs_f64(micros / 1e6))
+    Ok(count)
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -287,6 +333,10 @@ fn parse_expectations(text: &str) -> Result<ExpectSpec, String> {
 pub fn main() -> ExitCode {
     // clap prints usage errors and exits with 2 itself.
     let cli = Cli::parse();
+    // Before any socket: a 200-connection run needs more than macOS's default 256 files.
+    if let Err(reason) = stress_client::platform::raise_open_file_limit() {
+        eprintln!("note: {reason}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -303,6 +353,8 @@ pub fn main() -> ExitCode {
             Command::Garbage(args) => garbage_command(args).await,
             Command::Compare(args) => compare_command(args).await,
             Command::Watch(args) => watch_command(args).await,
+            Command::Post(args) => post_command(args).await,
+            Command::Stages(args) => Ok(stages_command(&args)),
         }
     });
     match result {
@@ -318,7 +370,8 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     let target = Target::resolve(&args.url).await?;
     let load = load_of(&args)?;
     let terminal = std::io::stdout().is_terminal();
-    let config = load_config(&args, target, terminal);
+    let mut config = load_config(&args, target, terminal);
+    fit_open_file_limit(&mut config)?;
     watch_ctrl_c(config.stop.clone());
     let heading = run_heading(&args, &config, &load);
 
@@ -327,7 +380,7 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         preflight(server.before(), &load, &config);
     }
     let options = CheckOptions {
-        drain_timeout: args.drain_timeout,
+        drain_timeout: args.drain_timeout.map(|d| d.0),
         distinct_users: load.distinct_users(),
         progress: config.progress,
     };
@@ -357,7 +410,9 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         .unwrap_or_default();
     let unmet = expectations.iter().filter(|e| !e.met).count();
     let served_nothing = served_nothing(&run);
-    let ok = unmet == 0 && !check.failed() && !served_nothing;
+    // A run that served nothing already says why below; this covers the rest.
+    let client_failure = run::failed_at_client(&run).filter(|_| !served_nothing);
+    let ok = unmet == 0 && !check.failed() && !served_nothing && client_failure.is_none();
 
     if args.quiet {
         print_quiet_summary(&run, &check, &expectations, terminal);
@@ -380,6 +435,9 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         // On stderr too, for when stdout goes to a file.
         eprintln!("{unmet} expectation(s) unmet");
     }
+    if let Some(reason) = &client_failure {
+        eprintln!("error: {reason}");
+    }
     if served_nothing {
         eprintln!(
             "error: none of the {} requests was accepted or rejected; is the stage running, \
@@ -389,6 +447,27 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         );
     }
     Ok(exit_code(ok))
+}
+
+/// Lowers the concurrency to what the open-file limit allows, saying so, or stops with the
+/// limit and what to do: a wall of identical "Too many open files" errors teaches nothing.
+fn fit_open_file_limit(config: &mut LoadConfig) -> Result<(), String> {
+    let limit = stress_client::platform::open_file_limit();
+    match run::connection_budget(limit, config.concurrency, config.idle) {
+        run::ConnectionBudget::Enough => Ok(()),
+        run::ConnectionBudget::Fewer { limit, concurrency } => {
+            eprintln!(
+                "note: the open-file limit ({limit}) allows {concurrency} connections beside {} idle: running with --concurrency {concurrency} instead of {} (raise the hard limit to send more)",
+                config.idle, config.concurrency
+            );
+            config.concurrency = concurrency;
+            Ok(())
+        }
+        run::ConnectionBudget::TooFew { limit, connections } => Err(format!(
+            "the open-file limit ({limit}) allows about {connections} connections, fewer than --idle {} plus one sending: lower --idle or raise the limit (ulimit -n)",
+            config.idle
+        )),
+    }
 }
 
 /// A run in which the server neither accepted nor refused a single request measured
@@ -411,8 +490,8 @@ fn load_of(args: &RunArgs) -> Result<Load, String> {
     let load = match &args.load_file {
         Some(path) => Load::read_jsonl(path)?,
         None => Load::generate(&LoadSpec {
-            requests: args.requests,
-            users: args.users as usize,
+            requests: args.requests.get(),
+            users: args.users,
             seed: args.seed,
         }),
     };
@@ -427,8 +506,8 @@ fn load_of(args: &RunArgs) -> Result<Load, String> {
 fn load_config(args: &RunArgs, target: Target, terminal: bool) -> LoadConfig {
     LoadConfig {
         target,
-        concurrency: args.concurrency as usize,
-        timeout: args.timeout,
+        concurrency: args.concurrency,
+        timeout: args.timeout.0,
         keep_alive: !args.close,
         warmup: args.warmup,
         rate: args.rate,
@@ -454,9 +533,9 @@ fn run_heading(args: &RunArgs, config: &LoadConfig, load: &Load) -> String {
         match args.rate {
             Some(rate) => format!(
                 "open loop at {rate} requests/s (≤ {} in flight)",
-                args.concurrency
+                config.concurrency
             ),
-            None => format!("concurrency {}", args.concurrency),
+            None => format!("concurrency {}", config.concurrency),
         },
         if config.keep_alive {
             "keep-alive"
@@ -469,7 +548,7 @@ fn run_heading(args: &RunArgs, config: &LoadConfig, load: &Load) -> String {
             String::new()
         },
         format_args!(", {source}"),
-        args.timeout
+        args.timeout.0
     )
 }
 
@@ -542,7 +621,7 @@ fn preflight(before: &Result<ServerStats, String>, load: &Load, config: &LoadCon
     }
     if let (Some(bound), None) = (&bound, stats.capacity) {
         let needed = load.len() as f64 / bound.jobs_per_sec;
-        let per_request = config.concurrency as f64 / bound.jobs_per_sec;
+        let per_request = config.concurrency.get() as f64 / bound.jobs_per_sec;
         if per_request > config.timeout.as_secs_f64() {
             eprintln!(
                 "note: without a queue every request waits its turn: {} requests need about {needed:.0} s and most will time out after {:?} (try --requests {} --concurrency {})",
@@ -558,14 +637,78 @@ fn preflight(before: &Result<ServerStats, String>, load: &Load, config: &LoadCon
     }
 }
 
+async fn post_command(args: PostArgs) -> Result<ExitCode, String> {
+    let target = Target::resolve(&args.url).await?;
+    let event = stress_client::load::Event {
+        user: args.user,
+        action: args.action,
+        amount: args.amount,
+    };
+    match stress_client::post::post_event(&target, &event, args.timeout.0).await {
+        Ok(answer) => {
+            outln!("{}", answer.status_line());
+            outln!("{}", answer.body);
+            Ok(exit_code(answer.accepted()))
+        }
+        Err(reason) => {
+            eprintln!("error: {reason}");
+            Ok(ExitCode::from(EXIT_FAILED))
+        }
+    }
+}
+
+/// The stage catalogue, for a learner (a table) or a script (`--json`), so neither keeps
+/// a list of its own.
+fn stages_command(args: &StagesArgs) -> ExitCode {
+    use stress_client::catalogue::STAGES;
+    if args.json {
+        let stages: Vec<serde_json::Value> = STAGES
+            .iter()
+            .map(|stage| {
+                serde_json::json!({
+                    "number": stage.number,
+                    "package": stage.package,
+                    "folder": stage.folder,
+                    "port": stage.default_port(),
+                    "lesson": stage.lesson,
+                    "has_stats": stage.has_stats(),
+                })
+            })
+            .collect();
+        outln!("{}", serde_json::Value::Array(stages));
+        return ExitCode::SUCCESS;
+    }
+    let mut table = report::new_table(std::io::stdout().is_terminal());
+    // Headers kept short so the Markdown form fits 120 columns too.
+    table.set_header(vec!["#", "package", "folder", "port", "stats", "lesson"]);
+    for stage in &STAGES {
+        table.add_row(vec![
+            stage.number.to_string(),
+            stage.package.to_string(),
+            stage.folder.to_string(),
+            stage.default_port().to_string(),
+            if stage.has_stats() { "yes" } else { "no" }.to_string(),
+            stage.lesson.to_string(),
+        ]);
+    }
+    outln!("{table}");
+    ExitCode::SUCCESS
+}
+
 async fn watch_command(args: WatchArgs) -> Result<ExitCode, String> {
     let options = stress_client::watch::WatchOptions {
         url: args.url,
-        interval: args.interval,
+        interval: args.interval.0,
         count: args.count,
     };
-    stress_client::watch::watch(&options).await?;
-    Ok(ExitCode::SUCCESS)
+    match stress_client::watch::watch(&options).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(stress_client::watch::WatchFailure::Usage(message)) => Err(message),
+        Err(stress_client::watch::WatchFailure::NeverAnswered(message)) => {
+            eprintln!("error: {message}");
+            Ok(ExitCode::from(EXIT_FAILED))
+        }
+    }
 }
 
 async fn compare_command(args: CompareArgs) -> Result<ExitCode, String> {
@@ -575,8 +718,8 @@ async fn compare_command(args: CompareArgs) -> Result<ExitCode, String> {
         sweep: args.sweep,
         quick: args.quick,
         requests: args.requests,
-        concurrency: args.concurrency.map(|c| c as usize),
-        users: args.users as usize,
+        concurrency: args.concurrency,
+        users: args.users,
         seed: args.seed,
         bin_dir: args.bin_dir,
         progress: !args.quiet && std::io::stderr().is_terminal(),
@@ -624,7 +767,7 @@ fn invocation() -> String {
 
 async fn garbage_command(args: GarbageArgs) -> Result<ExitCode, String> {
     let target = Target::resolve(&args.url).await?;
-    let report = garbage::run_all(&target, args.timeout, Some(args.slow_reader_wait)).await;
+    let report = garbage::run_all(&target, args.timeout.0, Some(args.slow_reader_wait.0)).await;
     let terminal = std::io::stdout().is_terminal();
     let heading = format!(
         "stress-client garbage http://{}{}",
@@ -663,6 +806,7 @@ async fn garbage_command(args: GarbageArgs) -> Result<ExitCode, String> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use stress_client::duration;
 
     #[test]
     fn cli_definition_is_consistent() {
@@ -670,12 +814,32 @@ mod tests {
     }
 
     #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("soon").is_err());
+    fn every_duration_flag_states_the_grammar() {
+        let mut command = Cli::command();
+        command.build();
+        for sub in command.get_subcommands() {
+            for arg in sub.get_arguments() {
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                let is_duration = ["timeout", "interval", "wait"]
+                    .iter()
+                    .any(|word| arg.get_id().as_str().contains(word));
+                if is_duration {
+                    assert!(
+                        help.contains(duration::GRAMMAR_HELP),
+                        "{} --{}: {help}",
+                        sub.get_name(),
+                        arg.get_id()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn counts_refuse_zero_with_an_example() {
+        assert!(parse_count("0").is_err_and(|e| e.contains("at least 1")));
+        assert!(parse_connections("100001").is_err());
+        assert_eq!(parse_connections("200").map(NonZeroUsize::get), Ok(200));
     }
 
     #[test]

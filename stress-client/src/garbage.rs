@@ -356,6 +356,10 @@ pub async fn run_garbage(target: &Target, timeout: Duration) -> GarbageReport {
     run_all(target, timeout, None).await
 }
 
+/// How long `garbage --slow-reader-wait` waits by default: longer than the stages' 10 s read
+/// timeout, which is what closes a client that never reads.
+pub const DEFAULT_SLOW_READER_WAIT: Duration = Duration::from_secs(15);
+
 /// Runs every case, then (with `slow_reader_wait`) the slow reader, then the final
 /// valid request.
 pub async fn run_all(

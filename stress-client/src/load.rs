@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
+use std::num::NonZeroUsize;
 use std::path::Path;
 
 /// The actions a generated event can carry; the servers treat them all alike.
@@ -24,11 +25,23 @@ pub struct Event {
     pub amount: i64,
 }
 
+/// A non-zero count for a constant; zero fails the build, not a run.
+pub const fn at_least_one(count: usize) -> NonZeroUsize {
+    match NonZeroUsize::new(count) {
+        Some(count) => count,
+        None => panic!("a count of zero"),
+    }
+}
+
+/// `--users`' default: enough distinct keys that stage 8's shards all get work.
+pub const DEFAULT_USERS: NonZeroUsize = at_least_one(100);
+
 /// What determines a generated load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadSpec {
     pub requests: usize,
-    pub users: usize,
+    /// Distinct users: `user0..user{N-1}`; one is a single hot key.
+    pub users: NonZeroUsize,
     pub seed: u64,
 }
 
@@ -72,7 +85,7 @@ impl SplitMix64 {
 impl Load {
     pub fn generate(spec: &LoadSpec) -> Self {
         let mut rng = SplitMix64::new(spec.seed);
-        let users = spec.users.max(1) as u64;
+        let users = spec.users.get() as u64;
         let events = (0..spec.requests)
             .map(|_| {
                 let user = format!("user{}", rng.below(users));
@@ -148,7 +161,7 @@ mod tests {
     fn spec(seed: u64) -> LoadSpec {
         LoadSpec {
             requests: 2000,
-            users: 100,
+            users: at_least_one(100),
             seed,
         }
     }
@@ -170,7 +183,7 @@ mod tests {
         assert_eq!(SplitMix64::new(0).next_u64(), 0xE220_A839_7B1D_CDAF);
         let load = Load::generate(&LoadSpec {
             requests: 3,
-            users: 100,
+            users: at_least_one(100),
             seed: 42,
         });
         let first = Event {
@@ -201,7 +214,7 @@ mod tests {
         assert!(load.distinct_users() > 90);
         let single = Load::generate(&LoadSpec {
             requests: 50,
-            users: 1,
+            users: at_least_one(1),
             seed: 1,
         });
         assert_eq!(single.distinct_users(), 1);
@@ -211,7 +224,7 @@ mod tests {
     fn jsonl_round_trip() {
         let load = Load::generate(&LoadSpec {
             requests: 25,
-            users: 5,
+            users: at_least_one(5),
             seed: 9,
         });
         let path = std::env::temp_dir().join(format!("stress-load-{}.jsonl", std::process::id()));

@@ -32,6 +32,43 @@ pub fn bound(stats: &ServerStats, distinct_users: usize) -> Option<ModelBound> {
     })
 }
 
+/// What a table cell or a line says where there is no bound, instead of inventing a number.
+pub const NO_BOUND: &str = "no bound";
+
+/// The lock's own bound (stages 7 and 8), for the line beside the model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LockBound {
+    /// `1000 / hold_ms` jobs/s: one holder at a time, each for `hold_ms`.
+    JobsPerSec(f64),
+    /// `--hold-ms 0`: the lock is taken but bounds nothing.
+    None,
+}
+
+impl LockBound {
+    /// "lock bound 100.0 jobs/s" or "no lock bound".
+    pub fn describe(self) -> String {
+        match self {
+            LockBound::JobsPerSec(jobs) => format!("lock bound {jobs:.1} jobs/s"),
+            LockBound::None => "no lock bound".to_string(),
+        }
+    }
+}
+
+/// The lock's bound on stages with a simulated lock hold (a `hold_ms` knob); `None`
+/// elsewhere, where the question does not arise. `--hold-ms 0` has no lock bound, whatever
+/// the stage serves; with a hold, the bound is `model_lock_jobs_per_sec`, and a stage too
+/// old to serve it gets no line rather than a guess.
+pub fn lock_bound(stats: &ServerStats) -> Option<LockBound> {
+    let hold_ms = stats.knobs.get("hold_ms")?.as_f64()?;
+    if hold_ms <= 0.0 {
+        return Some(LockBound::None);
+    }
+    stats
+        .model_lock_jobs_per_sec
+        .filter(|jobs| jobs.is_finite() && *jobs > 0.0)
+        .map(LockBound::JobsPerSec)
+}
+
 /// What a burst against a bounded queue is made of, read from `/stats`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QueueShape {
@@ -247,5 +284,36 @@ mod tests {
         assert_eq!(model, 100.0);
         assert!((efficiency_percent(92.0, model) - 92.0).abs() < 1e-9);
         assert_eq!(efficiency_percent(5.0, 0.0), 0.0);
+    }
+
+    #[test]
+    fn a_lock_stage_without_a_lock_bound_says_so() {
+        let stats = |json: serde_json::Value| -> ServerStats {
+            serde_json::from_value(json).expect("stats parse")
+        };
+        let no_hold = stats(
+            serde_json::json!({"stage": 7, "accepted": 0, "processed": 0,
+            "balance_total": 0, "knobs": {"hold_ms": 0}, "model_jobs_per_sec": null,
+            "model_lock_jobs_per_sec": null}),
+        );
+        assert_eq!(lock_bound(&no_hold), Some(LockBound::None));
+        assert_eq!(bound(&no_hold, 100), None);
+        assert_eq!(LockBound::None.describe(), "no lock bound");
+        let held = stats(
+            serde_json::json!({"stage": 7, "accepted": 0, "processed": 0,
+            "balance_total": 0, "knobs": {"hold_ms": 10}, "model_lock_jobs_per_sec": 100.0}),
+        );
+        assert_eq!(lock_bound(&held), Some(LockBound::JobsPerSec(100.0)));
+        // A stage from before the field: no line, not "no lock bound".
+        let older = stats(
+            serde_json::json!({"stage": 7, "accepted": 0, "processed": 0,
+            "balance_total": 0, "knobs": {"hold_ms": 10}}),
+        );
+        assert_eq!(lock_bound(&older), None);
+        let stage6 = stats(
+            serde_json::json!({"stage": 6, "accepted": 0, "processed": 0,
+            "balance_total": 0, "knobs": {"work_ms": 500}}),
+        );
+        assert_eq!(lock_bound(&stage6), None);
     }
 }

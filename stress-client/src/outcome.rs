@@ -131,6 +131,11 @@ impl OutcomeTally {
         self.counts[outcome.index()]
     }
 
+    /// The first message seen for `outcome`, if any request ended that way.
+    pub fn sample(&self, outcome: Outcome) -> Option<&str> {
+        self.samples[outcome.index()].as_deref()
+    }
+
     pub fn total(&self) -> u64 {
         self.counts.iter().sum()
     }

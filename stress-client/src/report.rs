@@ -14,14 +14,41 @@ use std::fmt::Write as _;
 /// Bumped whenever a field of the JSON document changes meaning or disappears.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Box-drawn tables on a terminal; Markdown when piped.
+/// The widest a table is drawn on a terminal whose width cannot be read.
+pub const FALLBACK_TERMINAL_WIDTH: u16 = 120;
+
+/// Box-drawn tables on a terminal, fitted to its width; Markdown when piped.
 pub fn new_table(terminal: bool) -> Table {
+    // Asked only of a real terminal: a test renders "terminal" tables into a string.
+    let measured = || {
+        use std::io::IsTerminal;
+        std::io::stdout()
+            .is_terminal()
+            .then(crossterm::terminal::size)
+            .and_then(Result::ok)
+            .map(|(columns, _)| columns)
+    };
+    let width = terminal.then(|| measured().unwrap_or(FALLBACK_TERMINAL_WIDTH));
+    table_of_width(width)
+}
+
+/// `Some(width)`: a box-drawn table whose long cells (a sample error, a formula) wrap
+/// inside their column, so no line is wider than the terminal (a terminal that wraps a
+/// line itself scrambles every row). `None`: Markdown, never wrapped, because a table
+/// row split over two lines is no longer Markdown.
+pub fn table_of_width(width: Option<u16>) -> Table {
     let mut table = Table::new();
-    table.load_preset(if terminal {
-        presets::UTF8_FULL_CONDENSED
-    } else {
-        presets::ASCII_MARKDOWN
-    });
+    match width {
+        Some(width) => {
+            table
+                .load_preset(presets::UTF8_FULL_CONDENSED)
+                .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+                .set_width(width);
+        }
+        None => {
+            table.load_preset(presets::ASCII_MARKDOWN);
+        }
+    }
     table
 }
 
@@ -171,11 +198,23 @@ pub fn check_table(check: &CheckReport, terminal: bool) -> Table {
         ),
         "server balance_total delta vs the sum of accepted amounts",
     );
-    if let Some(model) = &check.model {
-        row(
+    match &check.model {
+        Some(model) => row(
             "model bound",
             format!("{:.1} jobs/s", model.jobs_per_sec),
             &model.formula,
+        ),
+        None => row(
+            "model bound",
+            crate::model::NO_BOUND.to_string(),
+            "the stage serves no bound for this load: no efficiency to compute",
+        ),
+    }
+    if let Some(lock) = &check.lock_bound {
+        row(
+            "lock",
+            lock.clone(),
+            "what the lock alone allows (1000 / hold_ms)",
         );
     }
     if let Some(expected) = check.expected_accepted {
@@ -404,5 +443,25 @@ mod tests {
             text,
             r#"{"schema_version":1,"command":"garbage","invocation":"stress-client garbage X","ok":false,"url":"X"}"#
         );
+    }
+
+    #[test]
+    fn terminal_tables_fit_the_width_and_markdown_stays_one_line_per_row() {
+        let long = "connect: Too many open files (os error 24) ".repeat(4);
+        let fill = |mut table: Table| {
+            table.set_header(vec!["outcome", "count", "%", "sample"]);
+            table.add_row(vec!["other_io", "1855", "92.8", long.as_str()]);
+            table.to_string()
+        };
+        for width in [80, 120] {
+            let text = fill(table_of_width(Some(width)));
+            assert!(
+                text.lines()
+                    .all(|line| line.chars().count() <= usize::from(width)),
+                "{text}"
+            );
+        }
+        let markdown = fill(table_of_width(None));
+        assert_eq!(markdown.lines().count(), 3, "{markdown}");
     }
 }

@@ -8,10 +8,11 @@
 
 use crate::http::{excerpt, write_post, ExchangeError, HttpConnection, ResponseHead};
 use crate::latency::{LatencyRecorder, LatencySummary};
-use crate::load::{Event, Load};
+use crate::load::{at_least_one, Event, Load};
 use crate::outcome::{Outcome, OutcomeTally};
 use crate::target::Target;
 use serde::Serialize;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,10 +23,82 @@ use tokio::time::Instant;
 /// has millisecond granularity, so anything tighter would flag scheduling noise.
 pub const LATE_THRESHOLD: Duration = Duration::from_millis(2);
 
+/// The workshop's burst, the load the original lesson outline replayed: 5000 requests from
+/// 200 connections at once. `run`'s flags and `compare` default to these.
+pub const DEFAULT_REQUESTS: NonZeroUsize = at_least_one(5000);
+pub const DEFAULT_CONCURRENCY: NonZeroUsize = at_least_one(200);
+/// Long enough for a queued stage's honest wait, short enough that a frozen stage 1 shows.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Files a run needs open beside its connections: stdin/out/err, the runtime's own
+/// descriptors, the `/stats` reads of the server check and `--watch`, a load file.
+pub const SPARE_FILES: u64 = 32;
+
+/// Whether the open-file limit lets a run open the connections it asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionBudget {
+    /// Enough (or no limit to speak of, as on Windows).
+    Enough,
+    /// Too few for the asked concurrency, enough for this many sending connections
+    /// beside the idle ones.
+    Fewer {
+        limit: u64,
+        concurrency: NonZeroUsize,
+    },
+    /// Too few even for the idle connections plus one sending one.
+    TooFew { limit: u64, connections: u64 },
+}
+
+/// What the open-file `limit` allows for `concurrency` sending plus `idle` silent
+/// connections. A pure decision, so every case is tested without changing a real limit.
+pub fn connection_budget(
+    limit: Option<u64>,
+    concurrency: NonZeroUsize,
+    idle: usize,
+) -> ConnectionBudget {
+    let Some(limit) = limit else {
+        return ConnectionBudget::Enough;
+    };
+    let connections = limit.saturating_sub(SPARE_FILES);
+    let idle = idle as u64;
+    if concurrency.get() as u64 + idle <= connections {
+        return ConnectionBudget::Enough;
+    }
+    match usize::try_from(connections.saturating_sub(idle))
+        .ok()
+        .and_then(NonZeroUsize::new)
+    {
+        Some(concurrency) => ConnectionBudget::Fewer { limit, concurrency },
+        None => ConnectionBudget::TooFew { limit, connections },
+    }
+}
+
+/// Why a run mostly failed at the client (no connection, a local socket error) rather
+/// than at the server: then its numbers measure the client's machine, not the stage.
+/// `None` when at most half the requests failed that way.
+pub fn failed_at_client(run: &RunReport) -> Option<String> {
+    let refused = run.tally.count(Outcome::Refused);
+    let other_io = run.tally.count(Outcome::OtherIo);
+    let failed = refused + other_io;
+    if run.requests == 0 || failed * 2 <= run.requests {
+        return None;
+    }
+    let sample = [Outcome::OtherIo, Outcome::Refused]
+        .into_iter()
+        .find_map(|outcome| run.tally.sample(outcome))
+        .map(|sample| format!(" (first: {sample})"))
+        .unwrap_or_default();
+    Some(format!(
+        "{failed} of {} requests failed at the client ({refused} refused, {other_io} other_io){sample}: \
+         the numbers measure this machine, not the stage",
+        run.requests
+    ))
+}
+
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
     pub target: Target,
-    pub concurrency: usize,
+    pub concurrency: NonZeroUsize,
     pub timeout: Duration,
     pub keep_alive: bool,
     /// Requests sent before measuring (cycling through the load), not recorded.
@@ -67,12 +140,12 @@ impl StopSignal {
 }
 
 impl LoadConfig {
-    /// The CLI's defaults: concurrency 200, timeout 5 s, keep-alive.
+    /// The CLI's defaults: [`DEFAULT_CONCURRENCY`], [`DEFAULT_TIMEOUT`], keep-alive.
     pub fn new(target: Target) -> Self {
         Self {
             target,
-            concurrency: 200,
-            timeout: Duration::from_secs(5),
+            concurrency: DEFAULT_CONCURRENCY,
+            timeout: DEFAULT_TIMEOUT,
             keep_alive: true,
             warmup: 0,
             rate: None,
@@ -299,7 +372,7 @@ pub async fn run_load(config: &LoadConfig, load: &Load) -> RunReport {
     let requests = result.tally.total();
     RunReport {
         requests,
-        concurrency: config.concurrency,
+        concurrency: config.concurrency.get(),
         keep_alive: config.keep_alive,
         rate: config.rate,
         warmup: config.warmup,
@@ -351,7 +424,9 @@ async fn run_phase(
         })
     };
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..config.concurrency.max(1).min(total.max(1)) {
+    // No more tasks than requests, but one even for an empty load, so the phase ends the
+    // same way every time.
+    for _ in 0..config.concurrency.get().min(total.max(1)) {
         tasks.spawn(load_task(Arc::clone(&phase)));
     }
     let mut merged = TaskResult::default();
@@ -546,4 +621,56 @@ fn count_closed_by_server(streams: &[TcpStream]) -> usize {
         .iter()
         .filter(|stream| !matches!(stream.try_read(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock))
         .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_open_file_limit_decides_the_connections() {
+        let c = |n| crate::load::at_least_one(n);
+        assert_eq!(
+            connection_budget(None, c(200), 100),
+            ConnectionBudget::Enough
+        );
+        assert_eq!(
+            connection_budget(Some(1024), c(200), 100),
+            ConnectionBudget::Enough
+        );
+        // macOS's default 256: 224 connections, 100 of them idle, leaves 124 to send.
+        assert_eq!(
+            connection_budget(Some(256), c(200), 100),
+            ConnectionBudget::Fewer {
+                limit: 256,
+                concurrency: c(124)
+            }
+        );
+        assert_eq!(
+            connection_budget(Some(64), c(10), 40),
+            ConnectionBudget::TooFew {
+                limit: 64,
+                connections: 32
+            }
+        );
+    }
+
+    #[test]
+    fn a_run_that_mostly_failed_at_the_client_says_why() {
+        let mostly_refused = RunReport::for_tests(&[
+            (Outcome::Refused, Duration::from_millis(1)),
+            (Outcome::OtherIo, Duration::from_millis(1)),
+            (Outcome::Accepted, Duration::from_millis(1)),
+        ]);
+        let reason = failed_at_client(&mostly_refused).expect("2 of 3 failed");
+        assert!(
+            reason.starts_with("2 of 3 requests failed at the client"),
+            "{reason}"
+        );
+        let half = RunReport::for_tests(&[
+            (Outcome::Refused, Duration::from_millis(1)),
+            (Outcome::Timeout, Duration::from_millis(1)),
+        ]);
+        assert_eq!(failed_at_client(&half), None);
+    }
 }

@@ -7,6 +7,20 @@ use crate::target::Target;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// A latency summary in µs, as stages 7 and 8 serve `lock_wait_us` and `lock_hold_us` (the
+/// stages' `Percentiles`). Every field defaults, so a stage that adds or drops one still
+/// parses.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct LockPercentiles {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
 /// One `/stats` answer (contract in the README). Optional fields stay optional so a stage
 /// that omits one still gets checked on the rest.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -16,6 +30,7 @@ pub struct ServerStats {
     pub name: String,
     #[serde(default)]
     pub knobs: serde_json::Map<String, serde_json::Value>,
+    /// The stage's throughput bound; `null` when nothing bounds it (absent on older stages).
     #[serde(default)]
     pub model_jobs_per_sec: Option<f64>,
     #[serde(default)]
@@ -26,6 +41,10 @@ pub struct ServerStats {
     pub model_hot_key_jobs_per_sec: Option<f64>,
     #[serde(default)]
     pub model_hot_key_formula: Option<String>,
+    /// Stages 7 and 8: what the lock alone allows, `1000 / hold_ms`; `null` with
+    /// `--hold-ms 0`, where the lock bounds nothing.
+    #[serde(default)]
+    pub model_lock_jobs_per_sec: Option<f64>,
     pub accepted: u64,
     #[serde(default)]
     pub rejected: u64,
@@ -45,10 +64,12 @@ pub struct ServerStats {
     #[serde(default)]
     pub users: u64,
     pub balance_total: i64,
+    /// How long workers waited for the lock (stages 7 and 8; absent or `null` elsewhere).
     #[serde(default)]
-    pub lock_wait_us: Option<serde_json::Value>,
+    pub lock_wait_us: Option<LockPercentiles>,
+    /// How long workers held it.
     #[serde(default)]
-    pub lock_hold_us: Option<serde_json::Value>,
+    pub lock_hold_us: Option<LockPercentiles>,
     #[serde(default)]
     pub lock_holders: Option<u64>,
     #[serde(default)]
@@ -126,6 +147,9 @@ mod tests {
             "lock_wait_us":{"count":1,"p50":1,"p90":1,"p99":1,"max":1},"lock_hold_us":null,"rss_bytes":null,"uptime_secs":1.5}"#;
         let stats: ServerStats = serde_json::from_str(json).expect("contract example parses");
         assert_eq!(stats.balance_total, -5);
+        assert_eq!(stats.lock_wait_us.map(|w| w.p99), Some(1));
+        assert_eq!(stats.lock_hold_us, None);
+        assert_eq!(stats.model_lock_jobs_per_sec, None);
         assert_eq!(stats.capacity, Some(100));
         let stage4 = r#"{"stage":4,"name":"shared-state","knobs":{"work_ms":500},"model_jobs_per_sec":2.0,
             "model_formula":"1000 / work_ms","accepted":0,"rejected":0,"invalid":0,"processed":0,"queue_depth":0,
@@ -133,5 +157,17 @@ mod tests {
             "lock_hold_us":null,"rss_bytes":1,"uptime_secs":0.1}"#;
         let stats: ServerStats = serde_json::from_str(stage4).expect("stage 4 example parses");
         assert_eq!(stats.capacity, None);
+    }
+
+    #[test]
+    fn bounds_may_be_null() {
+        let json = r#"{"stage":7,"accepted":0,"processed":0,"balance_total":0,"knobs":{"hold_ms":0},
+            "model_jobs_per_sec":null,"model_lock_jobs_per_sec":null,"model_hot_key_jobs_per_sec":null}"#;
+        let stats: ServerStats = serde_json::from_str(json).expect("null bounds parse");
+        assert_eq!(stats.model_jobs_per_sec, None);
+        assert_eq!(stats.model_lock_jobs_per_sec, None);
+        let json = r#"{"stage":7,"accepted":0,"processed":0,"balance_total":0,"model_lock_jobs_per_sec":100.0}"#;
+        let stats: ServerStats = serde_json::from_str(json).expect("a lock bound parses");
+        assert_eq!(stats.model_lock_jobs_per_sec, Some(100.0));
     }
 }

@@ -143,10 +143,15 @@ fn banner(binary: &Path, args: &[String], wanted: usize) -> Vec<String> {
             Err(_) => break,
         }
     }
-    // Ctrl-C, then everything it still prints until it exits (bounded).
+    // Ctrl-C, then everything it still prints until it exits (bounded). Elsewhere than
+    // Unix there is no SIGINT to send: a kill ends it, and the lines before "stopped" are
+    // all this compares anyway.
+    #[cfg(unix)]
     let _ = Command::new("kill")
         .args(["-INT", &running.0.id().to_string()])
         .status();
+    #[cfg(not(unix))]
+    let _ = running.0.kill();
     let deadline = Instant::now() + OUTPUT_DEADLINE;
     while let Ok(line) = receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         lines.push(line);

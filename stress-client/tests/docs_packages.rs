@@ -119,6 +119,53 @@ fn every_documented_package_exists() {
     assert!(checked >= 3, "only {checked} package names found");
 }
 
+/// The stage catalogue is the one list of stages: the workspace members and the
+/// stress client's dev-dependencies on the stages (its in-process tests) must name exactly
+/// its stages, so a stage added or renamed in one place and not the others fails here.
+#[test]
+fn workspace_members_and_dev_dependencies_agree_with_the_catalogue() {
+    use stress_client::catalogue::STAGES;
+    let root = workspace_root();
+    let members = workspace_members(&root);
+    let stage_members: Vec<&str> = members
+        .iter()
+        .map(String::as_str)
+        .filter(|name| name.starts_with("stage"))
+        .collect();
+    let packages: Vec<&str> = STAGES.iter().map(|stage| stage.package).collect();
+    assert_eq!(stage_members, packages, "root Cargo.toml members");
+    for stage in &STAGES {
+        assert_eq!(
+            package_name(&root.join(stage.folder).join("Cargo.toml")),
+            stage.package,
+            "{} is the folder of {}",
+            stage.folder,
+            stage.package
+        );
+    }
+    let manifest = std::fs::read_to_string(root.join("stress-client").join("Cargo.toml"))
+        .expect("stress-client/Cargo.toml");
+    let dev = manifest
+        .split("[dev-dependencies]")
+        .nth(1)
+        .expect("stress-client has dev-dependencies");
+    let dev = dev.split("\n[").next().unwrap_or(dev);
+    let dev_stages: Vec<String> = dev
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, _)| name.trim().to_string())
+        .filter(|name| name.starts_with("stage"))
+        .collect();
+    assert_eq!(dev_stages, packages, "stress-client's [dev-dependencies]");
+    for stage in &STAGES {
+        let line = format!(r#"{} = {{ path = "../{}" }}"#, stage.package, stage.folder);
+        assert!(
+            manifest.contains(&line),
+            "stress-client/Cargo.toml lacks {line}"
+        );
+    }
+}
+
 #[test]
 fn root_quick_start_runs_compare_and_every_test() {
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");

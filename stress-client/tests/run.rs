@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 use stress_client::check::Verdict;
+use stress_client::load::at_least_one;
 use stress_client::load::{Load, LoadSpec};
 use stress_client::outcome::Outcome;
 use stress_client::run::{run_load, LoadConfig};
@@ -15,14 +16,14 @@ use support::{EventsConfig, Loss};
 fn load(requests: usize, users: usize) -> Load {
     Load::generate(&LoadSpec {
         requests,
-        users,
+        users: at_least_one(users),
         seed: 42,
     })
 }
 
 fn config(addr: std::net::SocketAddr, concurrency: usize) -> LoadConfig {
     LoadConfig {
-        concurrency,
+        concurrency: at_least_one(concurrency),
         timeout: Duration::from_secs(5),
         ..LoadConfig::new(Target::from_addr(addr))
     }

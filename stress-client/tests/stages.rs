@@ -5,6 +5,7 @@ use std::future::pending;
 use std::time::Duration;
 use stress_client::check::Verdict;
 use stress_client::garbage::{self, CaseVerdict};
+use stress_client::load::at_least_one;
 use stress_client::load::{Load, LoadSpec};
 use stress_client::outcome::Outcome;
 use stress_client::run::LoadConfig;
@@ -32,14 +33,14 @@ async fn loopback() -> (TcpListener, Target) {
 fn load(requests: usize) -> Load {
     Load::generate(&LoadSpec {
         requests,
-        users: 20,
+        users: at_least_one(20),
         seed: 7,
     })
 }
 
 fn config(target: Target, concurrency: usize) -> LoadConfig {
     LoadConfig {
-        concurrency,
+        concurrency: at_least_one(concurrency),
         ..LoadConfig::new(target)
     }
 }
@@ -215,7 +216,7 @@ async fn stage8_hot_key_uses_the_bound_its_stats_publish() {
     }));
     let hot_key = Load::generate(&LoadSpec {
         requests: 150,
-        users: 1,
+        users: at_least_one(1),
         seed: 3,
     });
     let (run, check) = stress_client::run_and_check(&config(target, 25), &hot_key, DRAIN).await;
@@ -234,5 +235,44 @@ async fn stage8_hot_key_uses_the_bound_its_stats_publish() {
     assert!(
         bound.is_some_and(|b| (b - expected).abs() < 1e-9),
         "{bound:?}"
+    );
+}
+
+/// A job still running from earlier traffic when the run starts: the check waits for the
+/// server to go idle before its baseline read, so that job is not counted as an extra the
+/// run never sent, and the check says it waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_baseline_waits_for_a_job_still_in_flight() {
+    let (listener, target) = loopback().await;
+    let stage_config = stage5::Config {
+        work_ms: 400,
+        capacity: 8,
+        ..stage5::Config::default()
+    };
+    let _server = Running(tokio::spawn(async move {
+        stage5::run(listener, stage_config, pending()).await;
+    }));
+    let stray = stress_client::load::Event {
+        user: "someone-else".into(),
+        action: "buy".into(),
+        amount: 7,
+    };
+    let answer = stress_client::post::post_event(&target, &stray, Duration::from_secs(5))
+        .await
+        .expect("stage 5 answers");
+    assert_eq!(answer.status, 202, "{answer:?}");
+    // Answered 202 at once; its 400 ms of work is still ahead.
+    let (run, check) = stress_client::run_and_check(&config(target, 2), &load(6), DRAIN).await;
+    assert_eq!(run.tally.count(Outcome::Accepted), 6, "{:?}", run.outcomes);
+    assert_eq!(check.verdict, Verdict::Ok, "{check:?}");
+    assert_eq!(check.processed, 6, "{check:?}");
+    assert_eq!(check.unexplained_extra, 0, "{check:?}");
+    assert!(
+        check
+            .notes
+            .iter()
+            .any(|note| note.contains("idle before the run")),
+        "{:?}",
+        check.notes
     );
 }

@@ -78,6 +78,28 @@ fn stage7_frame_shows_queue_workers_formula_and_lock() {
     );
 }
 
+/// Stage 7 with `--hold-ms 0` serves `null` bounds: the view says so instead of a number.
+#[test]
+fn a_stage_without_bounds_shows_no_bound_and_no_lock_bound() {
+    let mut stats = snapshot(STAGE7_BURST);
+    stats.model_jobs_per_sec = None;
+    stats.model_lock_jobs_per_sec = None;
+    stats
+        .knobs
+        .insert("hold_ms".into(), serde_json::Value::from(0));
+    let screen = render(&watched(&stats, 40), 120, 40);
+    assert!(
+        screen.contains("model: no bound · no lock bound"),
+        "{screen}"
+    );
+    stats.model_lock_jobs_per_sec = Some(100.0);
+    stats
+        .knobs
+        .insert("hold_ms".into(), serde_json::Value::from(10));
+    let screen = render(&watched(&stats, 40), 120, 40);
+    assert!(screen.contains("lock bound 100.0 jobs/s"), "{screen}");
+}
+
 #[test]
 fn stage5_frame_has_no_lock_panel() {
     let state = watched(&snapshot(STAGE5_BURST), 101);
@@ -274,7 +296,7 @@ async fn watch_against_a_stage_without_stats_exits_2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watch_waits_for_a_server_that_is_not_up_yet() {
+async fn watch_waits_for_a_server_that_is_not_up_yet_and_fails_if_it_never_comes() {
     // A port that was free a moment ago: nothing listens there.
     let url = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -287,15 +309,22 @@ async fn watch_waits_for_a_server_that_is_not_up_yet() {
     .await
     .expect("watch --count ends")
     .expect("watch runs");
-    assert!(output.status.success(), "{output:?}");
+    // Three "waiting" lines and not one answer: a log that measured nothing fails.
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(stdout.lines().count(), 3, "{stdout}");
     assert!(stdout.lines().all(|l| l.contains(" waiting: ")), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("none answered"), "{stderr}");
+    assert!(stderr.contains("is the stage running"), "{stderr}");
 }
 
 /// A tmux server of the test's own (`-L`), killed when the test ends, pass or fail.
+/// tmux and `sh` are Unix tools: the terminal tests run there only.
+#[cfg(unix)]
 struct Tmux(String);
 
+#[cfg(unix)]
 impl Tmux {
     fn run(&self, args: &[&str]) -> std::process::Output {
         std::process::Command::new("tmux")
@@ -323,12 +352,14 @@ impl Tmux {
     }
 }
 
+#[cfg(unix)]
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.run(&["kill-server"]);
     }
 }
 
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_view_draws_in_a_real_terminal_and_q_restores_it() {
     if std::process::Command::new("tmux")

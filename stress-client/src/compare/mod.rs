@@ -2,7 +2,8 @@
 //!
 //! For each row (a stage, a `--variant`, or one value of a `--sweep`) it starts the stage's
 //! release binary on `127.0.0.1:0`, replays the same deterministic load with
-//! [`crate::run_and_check`], stops the stage with SIGINT and checks it exits 0, then puts the
+//! [`crate::run_and_check`], stops the stage (SIGINT on Unix, closing its stdin on Windows: [`crate::platform`]) and
+//! checks it exits 0, then puts the
 //! outcome in one table (and, on request, Markdown, JSON and SVG files).
 //!
 //! ```text
@@ -27,6 +28,7 @@ pub mod stages;
 use crate::check::{CheckReport, Verdict};
 use crate::load::{Load, LoadSpec};
 use crate::outcome::Outcome;
+use crate::platform;
 use crate::run::{LoadConfig, RunReport};
 use crate::target::Target;
 use process::{Shutdown, StageProcess};
@@ -37,11 +39,12 @@ pub use plan::{
     plan, RowPlan, SweepPoint, DEFAULT_CONCURRENCY, DEFAULT_REQUESTS, QUICK_CONCURRENCY,
     QUICK_REQUESTS,
 };
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// `run`'s default per-request limit, so a row means what `stress-client run` would show.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = crate::run::DEFAULT_TIMEOUT;
 /// The least time a stage gets to exit after SIGINT; the rest of the bound comes from the
 /// jobs it still has to drain.
 const EXIT_BOUND_BASE: Duration = Duration::from_secs(5);
@@ -54,11 +57,13 @@ pub struct CompareOptions {
     pub variants: Vec<Variant>,
     pub sweep: Option<Sweep>,
     pub quick: bool,
-    /// `None`: 5000 (2000 with `--quick`); a stage with a load cap (4) never gets more.
-    pub requests: Option<usize>,
-    /// `None`: 200 (100 with `--quick`); a stage with a load cap (4) never gets more.
-    pub concurrency: Option<usize>,
-    pub users: usize,
+    /// `None`: [`DEFAULT_REQUESTS`] ([`QUICK_REQUESTS`] with `--quick`); a stage with a
+    /// load cap (4) never gets more.
+    pub requests: Option<NonZeroUsize>,
+    /// `None`: [`DEFAULT_CONCURRENCY`] ([`QUICK_CONCURRENCY`] with `--quick`); a stage with
+    /// a load cap (4) never gets more.
+    pub concurrency: Option<NonZeroUsize>,
+    pub users: NonZeroUsize,
     pub seed: u64,
     /// Use the binaries in this directory instead of building them.
     pub bin_dir: Option<PathBuf>,
@@ -75,7 +80,7 @@ impl Default for CompareOptions {
             quick: false,
             requests: None,
             concurrency: None,
-            users: 100,
+            users: crate::load::DEFAULT_USERS,
             seed: 42,
             bin_dir: None,
             progress: false,
@@ -269,12 +274,12 @@ fn row_latency(summary: &crate::latency::LatencySummary) -> Option<RowLatency> {
 pub async fn run_row(
     plan: RowPlan,
     binary: &Path,
-    users: usize,
+    users: NonZeroUsize,
     seed: u64,
     progress: bool,
 ) -> RowResult {
     let started_at = tokio::time::Instant::now();
-    let process = match StageProcess::start(binary, &plan.args).await {
+    let process = match StageProcess::start(binary, &plan.args, plan.stop_method).await {
         Ok(process) => process,
         Err(reason) => {
             let wall = started_at.elapsed().as_secs_f64();
@@ -282,7 +287,7 @@ pub async fn run_row(
         }
     };
     let load = Load::generate(&LoadSpec {
-        requests: plan.requests,
+        requests: plan.requests.get(),
         users,
         seed,
     });
@@ -292,14 +297,14 @@ pub async fn run_row(
         progress,
         ..LoadConfig::new(Target::from_addr(process.addr))
     };
-    let overflows_before = listen_overflows();
+    let overflows_before = platform::listen_overflows();
     let (run, check) = crate::run_and_check(&config, &load, None).await;
     let overflows = overflows_before
-        .zip(listen_overflows())
+        .zip(platform::listen_overflows())
         .map(|(before, after)| after.saturating_sub(before))
         .filter(|count| *count > 0);
     let bound = exit_bound(&check);
-    let shutdown = process.stop(bound, plan.ended_by_sigint()).await;
+    let shutdown = process.stop(bound).await;
     let wall = started_at.elapsed().as_secs_f64();
     let mut row = RowResult::from_reports(plan, binary.to_path_buf(), run, check, shutdown, wall);
     // Overflows are counted machine-wide, so they explain the row's tail only when the row
@@ -311,21 +316,6 @@ pub async fn run_row(
         ));
     }
     row
-}
-
-/// Linux's count of connection attempts dropped because a listen backlog was full, from
-/// /proc/net/netstat. Stages 1 and 2 close every connection, so 200 clients reconnecting
-/// at once overflow the backlog and the tail latency is the kernel's 1 s SYN retry, not
-/// the server's work: the row says so instead of leaving the reader to guess.
-fn listen_overflows() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
-    let mut lines = text.lines().filter(|line| line.starts_with("TcpExt:"));
-    let names = lines.next()?;
-    let values = lines.next()?;
-    let index = names
-        .split_whitespace()
-        .position(|name| name == "ListenOverflows")?;
-    values.split_whitespace().nth(index)?.parse().ok()
 }
 
 /// A stage drains its queue before exiting, so the bound grows with what is still pending.
@@ -343,7 +333,7 @@ fn exit_bound(check: &CheckReport) -> Duration {
 #[derive(Debug, Clone, Serialize)]
 pub struct CompareReport {
     pub quick: bool,
-    pub users: usize,
+    pub users: NonZeroUsize,
     pub seed: u64,
     pub sweep: Option<Sweep>,
     pub bin_dir: PathBuf,
@@ -413,7 +403,7 @@ pub async fn run_compare(options: &CompareOptions) -> Result<CompareReport, Stri
     let total = plans.len();
     let mut rows = Vec::with_capacity(total);
     for (index, plan) in plans.into_iter().enumerate() {
-        let binary = bin_dir.join(&plan.package);
+        let binary = bin_dir.join(platform::binary_file_name(&plan.package, platform::OS));
         if let Some((_, error)) = build_errors.iter().find(|(p, _)| *p == plan.package) {
             rows.push(RowResult::failed(
                 plan,

@@ -5,13 +5,16 @@
 use super::spec;
 use super::stages::{self, StageFacts};
 use super::CompareOptions;
+use crate::platform::{self, StopMethod};
 use serde::Serialize;
 
-/// The workshop's burst: the load the original lesson outline replayed.
-pub const DEFAULT_REQUESTS: usize = 5000;
-pub const DEFAULT_CONCURRENCY: usize = 200;
-pub const QUICK_REQUESTS: usize = 2000;
-pub const QUICK_CONCURRENCY: usize = 100;
+use crate::load::at_least_one;
+pub use crate::run::{DEFAULT_CONCURRENCY, DEFAULT_REQUESTS};
+use std::num::NonZeroUsize;
+
+/// `--quick`'s smaller burst: seconds per row instead of tens of seconds.
+pub const QUICK_REQUESTS: NonZeroUsize = at_least_one(2000);
+pub const QUICK_CONCURRENCY: NonZeroUsize = at_least_one(100);
 
 /// One row to run: which binary, with which arguments, under which load.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,11 +25,15 @@ pub struct RowPlan {
     pub package: String,
     /// Arguments after `--addr 127.0.0.1:0`.
     pub args: Vec<String>,
-    pub requests: usize,
-    pub concurrency: usize,
+    pub requests: NonZeroUsize,
+    pub concurrency: NonZeroUsize,
     /// The swept knob and this row's value.
     pub sweep: Option<SweepPoint>,
     pub notes: Vec<String>,
+    /// How the row's stage is stopped: chosen for this OS by [`platform::stop_method`], and
+    /// a field so a test on Linux can also take the Windows path.
+    #[serde(skip)]
+    pub stop_method: StopMethod,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,11 +52,6 @@ impl RowPlan {
         ];
         words.extend(self.args.iter().cloned());
         words.join(" ")
-    }
-
-    /// How this row's stage ends on SIGINT (see [`StageFacts::ended_by_sigint`]).
-    pub fn ended_by_sigint(&self) -> bool {
-        stages::facts(self.stage).is_some_and(|facts| facts.ended_by_sigint)
     }
 }
 
@@ -100,12 +102,16 @@ pub fn plan(options: &CompareOptions) -> Vec<RowPlan> {
             rows.push(RowPlan {
                 label,
                 stage: base.stage,
-                package: facts.map_or("?", |f| f.package).to_string(),
+                package: facts.map_or("?", StageFacts::package).to_string(),
                 args: spec::merge_args(&[&quick, &base.args, &swept]),
                 requests: row_requests,
                 concurrency: row_concurrency,
                 sweep: point.clone(),
                 notes,
+                stop_method: platform::stop_method(
+                    platform::OS,
+                    facts.is_some_and(|facts| facts.graceful_shutdown),
+                ),
             });
         }
     }
@@ -127,7 +133,7 @@ fn bases(options: &CompareOptions) -> Vec<Base> {
             stage,
             label: format!(
                 "{stage} {}",
-                stages::facts(stage).map_or("?", |f| f.short_name)
+                stages::facts(stage).map_or("?", StageFacts::short_name)
             ),
             args: Vec::new(),
         })
@@ -141,24 +147,24 @@ fn bases(options: &CompareOptions) -> Vec<Base> {
 }
 
 /// Requests and concurrency of a row, before any stage's cap.
-fn load_of(options: &CompareOptions) -> (usize, usize) {
+fn load_of(options: &CompareOptions) -> (NonZeroUsize, NonZeroUsize) {
     let (requests, concurrency) = if options.quick {
         (QUICK_REQUESTS, QUICK_CONCURRENCY)
     } else {
         (DEFAULT_REQUESTS, DEFAULT_CONCURRENCY)
     };
     (
-        options.requests.unwrap_or(requests).max(1),
-        options.concurrency.unwrap_or(concurrency).max(1),
+        options.requests.unwrap_or(requests),
+        options.concurrency.unwrap_or(concurrency),
     )
 }
 
 /// The row's load under its stage's cap, with the note that says why it is smaller.
 fn capped_load(
     facts: Option<&StageFacts>,
-    requests: usize,
-    concurrency: usize,
-) -> (usize, usize, Vec<String>) {
+    requests: NonZeroUsize,
+    concurrency: NonZeroUsize,
+) -> (NonZeroUsize, NonZeroUsize, Vec<String>) {
     let Some((number, cap)) = facts.and_then(|f| f.load_cap.map(|cap| (f.number, cap))) else {
         return (requests, concurrency, Vec::new());
     };
@@ -204,9 +210,12 @@ mod tests {
         assert_eq!(rows.len(), 8);
         assert_eq!(rows[0].label, "1 blocking");
         let stage4 = &rows[3];
-        assert_eq!((stage4.requests, stage4.concurrency), (20, 4));
+        assert_eq!((stage4.requests.get(), stage4.concurrency.get()), (20, 4));
         assert!(!stage4.notes.is_empty());
-        assert_eq!((rows[6].requests, rows[6].concurrency), (5000, 200));
+        assert_eq!(
+            (rows[6].requests.get(), rows[6].concurrency.get()),
+            (5000, 200)
+        );
         assert_eq!(rows[6].command_line(), "stage7 --addr 127.0.0.1:0");
     }
 
@@ -259,10 +268,10 @@ mod tests {
         let rows = plan(&CompareOptions {
             stages: Some(vec![7]),
             variants: vec![variant],
-            requests: Some(300),
+            requests: Some(at_least_one(300)),
             ..CompareOptions::default()
         });
         assert_eq!(labels(&rows), ["7 contention", "8 lock only"]);
-        assert!(rows.iter().all(|r| r.requests == 300));
+        assert!(rows.iter().all(|r| r.requests.get() == 300));
     }
 }

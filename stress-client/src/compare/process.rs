@@ -1,24 +1,26 @@
 //! The stage processes `compare` drives: build them (`cargo build --release`), find them
 //! (`cargo metadata`'s `target_directory`, so `CARGO_TARGET_DIR` is honoured), start one on
-//! `127.0.0.1:0` and read its `listening on` line within a bound, then stop it with SIGINT
-//! and check it exits 0 within a bound. The stages run under `tokio::process`: their exit
+//! `127.0.0.1:0` and read its `listening on` line within a bound, then stop it the way
+//! [`crate::platform::stop_method`] chose (SIGINT on Unix, closing stdin on Windows) and
+//! check it exits 0 within a bound. The stages run under `tokio::process`: their exit
 //! and their output lines are awaited under `tokio::time::timeout`, never polled. Every wait
 //! is bounded: a stage that hangs becomes a failed row, never a hung comparison.
 
+use crate::platform::{self, describe_status, StopMethod};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{timeout, Instant};
 
 /// How long a stage may take from spawn to its `listening on` line.
 pub const STARTUP_BOUND: Duration = Duration::from_secs(10);
-/// After a second SIGINT the stages exit at once; this is only for a truly stuck one.
+/// After a second stop request the stages exit at once; this is only for a truly stuck one.
 const FORCED_EXIT_BOUND: Duration = Duration::from_secs(2);
 /// How long the output of a stage that has exited may take to reach the end of its pipes.
 const PIPE_DRAIN_BOUND: Duration = Duration::from_secs(1);
@@ -155,6 +157,12 @@ fn build_together(
 /// compare leaves a server behind.
 pub struct StageProcess {
     child: Child,
+    /// How this stage is stopped, fixed at start: closing stdin needs the stage flag and
+    /// the pipe from the first moment.
+    stop_method: StopMethod,
+    /// The write end of the stage's stdin with [`StopMethod::CloseStdin`]: dropping it is
+    /// the stop request, and only this process holds it.
+    stdin: Option<ChildStdin>,
     pub addr: SocketAddr,
     /// Lines from the stage's stdout, read by a task of their own: the pipe must keep
     /// draining during the run (a full pipe would block the stage's println).
@@ -171,7 +179,7 @@ pub struct StageProcess {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shutdown {
     pub clean: bool,
-    /// One sentence: "exit 0 after 0.04 s", "did not exit within 8 s of SIGINT; killed", …
+    /// One sentence: "exit 0 0.04 s after SIGINT", "did not exit within 8 s of SIGINT; killed", …
     pub description: String,
     /// The stage's `stopped: processed N, users U, balance_total T` line, when it printed one.
     pub summary_line: Option<String>,
@@ -179,18 +187,29 @@ pub struct Shutdown {
 
 impl StageProcess {
     /// Starts `binary --addr 127.0.0.1:0 ARGS` and waits (bounded) for its `listening on`
-    /// line. The error says what went wrong in a sentence, with the stage's last stderr line.
-    pub async fn start(binary: &Path, args: &[String]) -> Result<Self, String> {
+    /// line. With [`StopMethod::CloseStdin`] the stage also gets the flag that makes it
+    /// listen to its stdin, and a pipe there. The error says what went wrong in a sentence,
+    /// with the stage's last stderr line.
+    pub async fn start(
+        binary: &Path,
+        args: &[String],
+        stop_method: StopMethod,
+    ) -> Result<Self, String> {
         if !binary.is_file() {
             return Err(format!(
                 "failed to start: no binary at {} (build it with cargo build --release, or check --bin-dir)",
                 binary.display()
             ));
         }
+        let stdin = match stop_method {
+            StopMethod::CloseStdin => Stdio::piped(),
+            StopMethod::Interrupt | StopMethod::Kill => Stdio::null(),
+        };
         let mut child = Command::new(binary)
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
-            .stdin(Stdio::null())
+            .args(stop_method.stage_flag())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -200,7 +219,9 @@ impl StageProcess {
         let stderr_tail = Arc::new(Mutex::new(Vec::new()));
         let stderr_reader = keep_tail(child.stderr.take(), Arc::clone(&stderr_tail));
         let mut process = Self {
+            stdin: child.stdin.take(),
             child,
+            stop_method,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stdout_lines,
             stdout_after_banner: Vec::new(),
@@ -293,19 +314,24 @@ impl StageProcess {
         }
     }
 
-    /// SIGINT, then up to `bound` for a clean exit. Past the bound: a second SIGINT (the
-    /// stages quit at once on it), then a kill; either way the row reports a failure.
-    /// `sigint_ends_it` is for stage 1, which has no shutdown handling by design.
-    pub async fn stop(mut self, bound: Duration, sigint_ends_it: bool) -> Shutdown {
+    /// Asks the stage to stop (its [`StopMethod`]), then waits up to `bound` for a clean
+    /// exit: status 0. Past the bound: a second request (the stages quit at once on a
+    /// second Ctrl-C), then a kill; either way the row reports a failure. Stage 1 is killed
+    /// at once and its row says that is expected.
+    pub async fn stop(mut self, bound: Duration) -> Shutdown {
         if let Some(status) = self.exited() {
             return self.died_during_run(status).await;
         }
+        if self.stop_method == StopMethod::Kill {
+            return self.kill_by_design().await;
+        }
+        let how = self.stop_method.name();
         let asked = Instant::now();
-        if let Err(reason) = self.interrupt().await {
+        if let Err(reason) = self.request_stop().await {
             let _ = self.child.kill().await;
             return Shutdown {
                 clean: false,
-                description: format!("could not send SIGINT ({reason}); killed"),
+                description: format!("could not stop it by {how} ({reason}); killed"),
                 summary_line: None,
             };
         }
@@ -317,7 +343,7 @@ impl StageProcess {
             return Shutdown {
                 clean: false,
                 description: format!(
-                    "did not exit within {:.0} s of SIGINT; {forced}",
+                    "did not exit within {:.0} s of {how}; {forced}",
                     bound.as_secs_f64()
                 ),
                 summary_line: self.summary_line(),
@@ -325,21 +351,21 @@ impl StageProcess {
         };
         self.collect_stdout().await;
         let summary_line = self.summary_line();
-        let (clean, description) = if status.success() {
-            (true, format!("exit 0 {waited:.2} s after SIGINT"))
-        } else if sigint_ends_it && ended_by_sigint(&status) {
+        // Clean means both halves of a graceful shutdown, on every OS alike: exit 0, and
+        // the final "stopped" line that says the queue was finished first.
+        let (clean, description) = if status.success() && summary_line.is_some() {
+            (true, format!("exit 0 {waited:.2} s after {how}"))
+        } else if status.success() {
             (
-                true,
-                format!(
-                    "ended by SIGINT after {waited:.2} s (stage 1 has no shutdown handling, by design)"
-                ),
+                false,
+                format!("exit 0 {waited:.2} s after {how}, but no \"stopped\" summary line"),
             )
         } else {
             self.drain_stderr().await;
             (
                 false,
                 format!(
-                    "{} {waited:.2} s after SIGINT, expected exit 0{}",
+                    "{} {waited:.2} s after {how}, expected exit 0{}",
                     describe_status(&status),
                     self.stderr_suffix()
                 ),
@@ -349,6 +375,21 @@ impl StageProcess {
             clean,
             description,
             summary_line,
+        }
+    }
+
+    /// Stage 1 has no shutdown handling by design: nothing to ask, so it is killed and
+    /// that counts as clean.
+    async fn kill_by_design(&mut self) -> Shutdown {
+        let killed = self.child.kill().await;
+        self.collect_stdout().await;
+        Shutdown {
+            clean: killed.is_ok(),
+            description: match killed {
+                Ok(()) => "killed, as expected: stage 1 has no graceful shutdown, by design".into(),
+                Err(e) => format!("could not kill it: {e}"),
+            },
+            summary_line: self.summary_line(),
         }
     }
 
@@ -366,22 +407,33 @@ impl StageProcess {
         }
     }
 
-    /// A second SIGINT (the stages quit at once on it), then a kill.
+    /// A second SIGINT (the stages quit at once on it), then a kill. A closed stdin cannot
+    /// be closed twice: that stage is killed straight away.
     async fn force_exit(&mut self) -> &'static str {
-        let _ = self.interrupt().await;
-        match self.wait_exit(FORCED_EXIT_BOUND).await {
-            Some(_) => "a second SIGINT ended it",
-            None => {
-                let _ = self.child.kill().await;
-                "killed after a second SIGINT did not end it either"
+        if self.stop_method == StopMethod::Interrupt {
+            let _ = self.request_stop().await;
+            if self.wait_exit(FORCED_EXIT_BOUND).await.is_some() {
+                return "a second SIGINT ended it";
             }
         }
+        let _ = self.child.kill().await;
+        "killed"
     }
 
-    async fn interrupt(&self) -> Result<(), String> {
-        match self.child.id() {
-            Some(pid) => send_sigint(pid).await,
-            None => Err("it has already exited".into()),
+    async fn request_stop(&mut self) -> Result<(), String> {
+        match self.stop_method {
+            StopMethod::Interrupt => match self.child.id() {
+                Some(pid) => platform::send_interrupt(pid).await,
+                None => Err("it has already exited".into()),
+            },
+            StopMethod::CloseStdin => match self.stdin.take() {
+                Some(stdin) => {
+                    drop(stdin);
+                    Ok(())
+                }
+                None => Err("its stdin was not a pipe".into()),
+            },
+            StopMethod::Kill => self.child.kill().await.map_err(|e| e.to_string()),
         }
     }
 
@@ -397,49 +449,6 @@ impl StageProcess {
             .rev()
             .find(|line| line.starts_with("stopped"))
             .cloned()
-    }
-}
-
-/// `kill -INT PID`: std has no signal API and this keeps `unsafe` and a libc binding out
-/// of the crate.
-async fn send_sigint(pid: u32) -> Result<(), String> {
-    let status = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .map_err(|e| format!("cannot run kill: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("kill -INT {pid} {}", describe_status(&status)))
-    }
-}
-
-#[cfg(unix)]
-fn ended_by_sigint(status: &ExitStatus) -> bool {
-    use std::os::unix::process::ExitStatusExt;
-    status.signal() == Some(2)
-}
-
-#[cfg(not(unix))]
-fn ended_by_sigint(_status: &ExitStatus) -> bool {
-    false
-}
-
-pub fn describe_status(status: &ExitStatus) -> String {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            return format!("was ended by signal {signal}");
-        }
-    }
-    match status.code() {
-        Some(code) => format!("exited with status {code}"),
-        None => "exited".into(),
     }
 }
 

@@ -28,31 +28,80 @@ fn or_dash<T>(value: Option<T>, format: impl Fn(T) -> String) -> String {
     value.map_or_else(|| "-".to_string(), format)
 }
 
+/// The model column: the bound, "no bound" when the stage was checked but serves none, and
+/// a dash when there was no check at all (stages 1-3, a failed start).
+fn model_cell(row: &RowResult) -> String {
+    match (row.model_jobs_per_sec, row.check_verdict.as_deref()) {
+        (Some(jobs), _) => format!("{jobs:.1}"),
+        (None, Some(verdict)) if verdict != "skipped" => crate::model::NO_BOUND.to_string(),
+        (None, _) => "-".to_string(),
+    }
+}
+
+/// The table of rows. On a terminal it leaves out the command column, which alone would
+/// push the table past 120 columns, and [`render_text`] lists the commands under it, one
+/// whole line each, so they still copy and paste; Markdown keeps every column.
 pub fn comparison_table(rows: &[RowResult], terminal: bool) -> Table {
+    let shown = |index: usize| !(terminal && COLUMNS[index] == "command");
     let mut table = new_table(terminal);
-    table.set_header(COLUMNS.to_vec());
+    table.set_header(
+        COLUMNS
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| shown(*index))
+            .map(|(_, name)| *name)
+            .collect::<Vec<_>>(),
+    );
     for (index, row) in rows.iter().enumerate() {
         let started = row.started;
         let count = |n: u64| if started { n.to_string() } else { "-".into() };
-        table.add_row(vec![
+        let cells = [
             (index + 1).to_string(),
             row.plan.label.clone(),
-            row.plan.command_line(),
+            // A code span in Markdown: mdBook's smart punctuation would turn `--addr` in plain
+            // table text into an en dash, and the command would no longer paste.
+            format!("`{}`", row.plan.command_line()),
             count(row.accepted),
             count(row.rejected),
             count(row.errors),
             or_dash(row.latency_all, |l| format_micros(l.p50_us as f64)),
             or_dash(row.latency_all, |l| format_micros(l.p99_us as f64)),
             or_dash(row.server_jobs_per_sec, |j| format!("{j:.1}")),
-            or_dash(row.model_jobs_per_sec, |j| format!("{j:.1}")),
+            model_cell(row),
             or_dash(row.efficiency_percent, |e| format!("{e:.0}%")),
             or_dash(row.lost, |l| l.to_string()),
             row.status.clone(),
-        ]);
+        ];
+        table.add_row(
+            cells
+                .into_iter()
+                .enumerate()
+                .filter(|(index, _)| shown(*index))
+                .map(|(_, cell)| cell)
+                .collect::<Vec<_>>(),
+        );
     }
-    for index in [0, 3, 4, 5, 6, 7, 8, 9, 10, 11] {
-        if let Some(column) = table.column_mut(index) {
-            column.set_cell_alignment(CellAlignment::Right);
+    let numeric = [
+        "#",
+        "accepted",
+        "rejected",
+        "errors",
+        "p50",
+        "p99",
+        "server jobs/s",
+        "model bound",
+        "efficiency",
+        "lost",
+    ];
+    let visible: Vec<&str> = (0..COLUMNS.len())
+        .filter(|i| shown(*i))
+        .map(|i| COLUMNS[i])
+        .collect();
+    for (index, name) in visible.iter().enumerate() {
+        if numeric.contains(name) {
+            if let Some(column) = table.column_mut(index) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
         }
     }
     table
@@ -116,6 +165,11 @@ pub fn render_text(report: &CompareReport, terminal: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "stress-client compare: {}", load_line(report));
     let _ = writeln!(out, "{}", comparison_table(&report.rows, terminal));
+    if terminal {
+        for (index, row) in report.rows.iter().enumerate() {
+            let _ = writeln!(out, "{:>2}: {}", index + 1, row.plan.command_line());
+        }
+    }
     let _ = writeln!(out, "{LEGEND}");
     for note in notes(&report.rows) {
         let _ = writeln!(out, "note {note}");
@@ -201,7 +255,7 @@ pub(crate) mod tests {
         rows[2].status = "failed to start: no binary at /t/release/stage5".into();
         CompareReport {
             quick: false,
-            users: 100,
+            users: crate::load::at_least_one(100),
             seed: 42,
             sweep: None,
             bin_dir: PathBuf::from("/t/release"),
@@ -232,6 +286,7 @@ pub(crate) mod tests {
             "91.1",
             "100.0",
             "91%",
+            "`stage7 --addr 127.0.0.1:0`",
         ] {
             assert!(stage7.contains(cell), "{cell} not in {stage7}");
         }
@@ -248,7 +303,15 @@ pub(crate) mod tests {
     fn terminal_table_is_box_drawn() {
         let text = render_text(&canned_report(), true);
         assert!(text.contains('│'));
-        assert!(text.contains("stage7 --addr 127.0.0.1:0"));
+        // Fitted to the terminal (120 columns when its width cannot be read, as here), with
+        // each command whole under the table.
+        assert!(text.contains(" 2: stage7 --addr 127.0.0.1:0"), "{text}");
+        let table_lines = text.lines().filter(|line| line.contains(['│', '┌', '└']));
+        assert!(
+            table_lines.clone().count() > 3
+                && table_lines.clone().all(|line| line.chars().count() <= 120),
+            "{text}"
+        );
     }
 
     #[test]
@@ -277,5 +340,17 @@ pub(crate) mod tests {
         assert_eq!(rows[1]["accepted"], 117);
         assert_eq!(rows[1]["plan"]["package"], "stage7");
         assert_eq!(rows[1]["model_jobs_per_sec"], 100.0);
+    }
+
+    #[test]
+    fn a_checked_row_without_a_bound_says_so_instead_of_a_number() {
+        let mut report = canned_report();
+        let row = &mut report.rows[1];
+        assert_eq!(model_cell(row), "100.0");
+        row.model_jobs_per_sec = None;
+        row.check_verdict = Some("ok".into());
+        assert_eq!(model_cell(row), "no bound");
+        row.check_verdict = Some("skipped".into());
+        assert_eq!(model_cell(row), "-");
     }
 }

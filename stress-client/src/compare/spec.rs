@@ -66,7 +66,7 @@ pub fn parse_variant(text: &str) -> Result<Variant, String> {
         if args.is_empty() {
             format!(
                 "{stage} {}",
-                stages::facts(stage).map_or("?", |f| f.short_name)
+                stages::facts(stage).map_or("?", stages::StageFacts::short_name)
             )
         } else {
             format!("{stage} {}", args.join(" "))

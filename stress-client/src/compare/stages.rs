@@ -1,32 +1,53 @@
-//! Everything `compare` knows about individual stages, in one table: package, short name,
-//! the flags `--quick` adds, the load cap of a stage too slow for the default burst, and how
-//! SIGINT ends it. Adding a stage, or changing what compare does with one, is a row here and
-//! nowhere else. Tested by `cargo test -p stress-client compare::stages`.
+//! What only `compare` knows about individual stages, in one table keyed by stage number:
+//! the flags `--quick` adds, the load cap of a stage too slow for the default burst, and
+//! whether the stage has a graceful shutdown to check. Package and name come from
+//! [`crate::catalogue`], the one list of stages; a test keeps the two tables in step.
+//! Tested by `cargo test -p stress-client compare::stages`.
+
+use crate::catalogue::{self, Stage};
+use crate::load::at_least_one;
+use std::num::NonZeroUsize;
 
 /// The facts about one stage that decide how `compare` runs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StageFacts {
     pub number: u8,
-    /// Package and binary name, e.g. `stage7`.
-    pub package: &'static str,
-    /// The topic, used in row labels (`7 contention`).
-    pub short_name: &'static str,
     /// Stage flags `--quick` adds so a slow stage's queue drains in seconds. Each row shows
     /// them in its label and command; the model bound in the row follows the changed knobs.
     pub quick_args: &'static [&'static str],
     /// The most a row sends to this stage, when its bound cannot take the burst within the
     /// time budget of a workshop.
     pub load_cap: Option<LoadCap>,
-    /// SIGINT ends the process by the signal instead of a graceful exit 0, and that is
-    /// correct: stage 1 has no shutdown handling, by design.
-    pub ended_by_sigint: bool,
+    /// Whether the stage shuts down gracefully (exit 0 and a summary line) when asked.
+    /// Stage 1 has no shutdown handling, by design: compare kills it and its row says that
+    /// is expected, instead of sending a signal it cannot answer.
+    pub graceful_shutdown: bool,
+}
+
+impl StageFacts {
+    /// The stage in the catalogue; every row here has one (tested below).
+    pub fn stage(&self) -> Option<&'static Stage> {
+        catalogue::stage(self.number)
+    }
+
+    /// Package and binary name, e.g. `stage7`.
+    pub fn package(&self) -> &'static str {
+        self.stage().map_or("?", |stage| stage.package)
+    }
+
+    /// The topic, used in row labels (`7 contention`): the folder after `stageN-`.
+    pub fn short_name(&self) -> &'static str {
+        self.stage()
+            .and_then(|stage| stage.folder.split_once('-'))
+            .map_or("?", |(_, topic)| topic)
+    }
 }
 
 /// A smaller load for one stage, and why, as the row's note says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadCap {
-    pub requests: usize,
-    pub concurrency: usize,
+    pub requests: NonZeroUsize,
+    pub concurrency: NonZeroUsize,
     /// Completes "stage N gets R requests at concurrency C: …".
     pub reason: &'static str,
 }
@@ -34,32 +55,24 @@ pub struct LoadCap {
 pub const STAGES: [StageFacts; 8] = [
     StageFacts {
         number: 1,
-        package: "stage1",
-        short_name: "blocking",
         quick_args: &[],
         load_cap: None,
-        ended_by_sigint: true,
+        graceful_shutdown: false,
     },
     StageFacts {
         number: 2,
-        package: "stage2",
-        short_name: "async",
         quick_args: &[],
         load_cap: None,
-        ended_by_sigint: false,
+        graceful_shutdown: true,
     },
     StageFacts {
         number: 3,
-        package: "stage3",
-        short_name: "json",
         quick_args: &[],
         load_cap: None,
-        ended_by_sigint: false,
+        graceful_shutdown: true,
     },
     StageFacts {
         number: 4,
-        package: "stage4",
-        short_name: "shared-state",
         // 10 events/s instead of 2: the 20-request row takes 2 s instead of 10.
         quick_args: &["--work-ms", "100"],
         // 2 requests/s at its defaults, each after waiting for every earlier one: 20 requests
@@ -67,47 +80,39 @@ pub const STAGES: [StageFacts; 8] = [
         // `model::concurrency_within_timeout` keeps (8 at a 5 s timeout). The default burst
         // would need 42 minutes.
         load_cap: Some(LoadCap {
-            requests: 20,
-            concurrency: 4,
+            requests: at_least_one(20),
+            concurrency: at_least_one(4),
             reason: "it applies one event at a time under its lock (2/s at --work-ms 500)",
         }),
-        ended_by_sigint: false,
+        graceful_shutdown: true,
     },
     StageFacts {
         number: 5,
-        package: "stage5",
-        short_name: "backpressure",
         // A 20-event queue at 10/s drains in 2 s instead of 100 at 2/s in 50 s.
         quick_args: &["--capacity", "20", "--work-ms", "100"],
         load_cap: None,
-        ended_by_sigint: false,
+        graceful_shutdown: true,
     },
     StageFacts {
         number: 6,
-        package: "stage6",
-        short_name: "workers",
         // 20 queued at 8/s: 2.5 s instead of 12.5 s.
         quick_args: &["--capacity", "20"],
         load_cap: None,
-        ended_by_sigint: false,
+        graceful_shutdown: true,
     },
     StageFacts {
         number: 7,
-        package: "stage7",
-        short_name: "contention",
         // Keeps a 1-worker sweep point at 9 events/s to about 2 s.
         quick_args: &["--capacity", "20"],
         load_cap: None,
-        ended_by_sigint: false,
+        graceful_shutdown: true,
     },
     StageFacts {
         number: 8,
-        package: "stage8",
-        short_name: "sharding",
         // Keeps a 1-worker sweep point at 91 events/s to about 1 s; still saturated by 2000.
         quick_args: &["--capacity", "100"],
         load_cap: None,
-        ended_by_sigint: false,
+        graceful_shutdown: true,
     },
 ];
 
@@ -127,11 +132,15 @@ mod tests {
     use crate::model;
 
     #[test]
-    fn the_table_names_every_stage_once_in_order() {
-        assert_eq!(numbers(), [1, 2, 3, 4, 5, 6, 7, 8]);
+    fn every_catalogue_stage_has_compare_facts_and_no_other() {
+        let catalogue: Vec<u8> = catalogue::STAGES.iter().map(|s| s.number).collect();
+        assert_eq!(numbers(), catalogue);
         for facts in &STAGES {
-            assert_eq!(facts.package, format!("stage{}", facts.number));
+            let stage = facts.stage().expect("a catalogue stage");
+            assert_eq!(facts.package(), stage.package);
+            assert!(stage.folder.ends_with(&format!("-{}", facts.short_name())));
         }
+        assert_eq!(facts(7).map(StageFacts::short_name), Some("contention"));
         assert_eq!(facts(9), None);
     }
 
@@ -141,7 +150,7 @@ mod tests {
         let cap = facts(4)
             .and_then(|f| f.load_cap)
             .expect("stage 4 is capped");
-        assert!(cap.concurrency <= model::concurrency_within_timeout(2.0, 5.0));
-        assert!(cap.concurrency <= model::concurrency_within_timeout(10.0, 5.0));
+        assert!(cap.concurrency.get() <= model::concurrency_within_timeout(2.0, 5.0));
+        assert!(cap.concurrency.get() <= model::concurrency_within_timeout(10.0, 5.0));
     }
 }

@@ -23,7 +23,7 @@ pub mod view;
 
 use crate::stats::StatsClient;
 use crate::target::Target;
-use state::{no_stats_message, PollError, WatchState};
+use state::{no_stats_message, Link, PollError, WatchState};
 use std::future::Future;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant, SystemTime};
@@ -76,8 +76,33 @@ impl Poller {
     }
 }
 
-/// The `watch` subcommand. `Err` is a sentence for exit code 2 (bad URL, no `/stats`).
-pub async fn watch(options: &WatchOptions) -> Result<(), String> {
+/// Why `watch` ended badly, and so its exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchFailure {
+    /// Exit 2: a bad URL, or a server that answers without `/stats` (stages 1–3).
+    Usage(String),
+    /// Exit 1: `--count` polls and not one answered, so the log it printed is only
+    /// "waiting" lines; a script must not read that as success.
+    NeverAnswered(String),
+}
+
+/// The `watch` subcommand.
+pub async fn watch(options: &WatchOptions) -> Result<(), WatchFailure> {
+    let outcome = watch_until_done(options)
+        .await
+        .map_err(WatchFailure::Usage)?;
+    match outcome {
+        Some(last_reason) => Err(WatchFailure::NeverAnswered(format!(
+            "{} polls of {} and none answered ({last_reason}): is the stage running, and is the port right? (stage N listens on 127.0.0.1:808N)",
+            options.count.unwrap_or(0),
+            options.url
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `Ok(Some(reason))` when `--count` ran out before a single poll answered.
+async fn watch_until_done(options: &WatchOptions) -> Result<Option<String>, String> {
     let target = Target::resolve(&options.url).await?;
     let mut poller = Poller::new(&target, &options.url, options.interval);
     // Before the alternate screen: a "no /stats" message must stay readable.
@@ -87,12 +112,18 @@ pub async fn watch(options: &WatchOptions) -> Result<(), String> {
             .await
             .map_err(|e| format!("the terminal view failed: {e}"))?;
         match closed {
-            tui::Closed::NoStats(message) => Err(message),
-            tui::Closed::Finished(()) | tui::Closed::ByUser => Ok(()),
+            tui::Closed::NoStats(message) => return Err(message),
+            tui::Closed::ByUser => return Ok(None),
+            tui::Closed::Finished(()) => {}
         }
     } else {
-        print_lines(&mut poller, options.count).await
+        print_lines(&mut poller, options.count).await?;
     }
+    let ran_out = options.count.is_some_and(|count| poller.polls >= count);
+    Ok(match (&poller.state.link, &poller.state.latest) {
+        (Link::Waiting { reason }, None) if ran_out => Some(reason.clone()),
+        _ => None,
+    })
 }
 
 /// One line per poll until `count` lines, Ctrl-C (exit 0: stopping is how a log ends) or a

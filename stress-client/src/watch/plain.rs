@@ -7,7 +7,7 @@
 //! ```
 
 use super::history::Counter;
-use super::state::{format_micros, percentile, Link, WatchState};
+use super::state::{format_micros, Link, WatchState};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The line for the state after a poll.
@@ -35,8 +35,14 @@ pub fn line(state: &WatchState, wall_clock: SystemTime) -> String {
             None => line.push_str(&format!(" {} -", counter.label())),
         }
     }
-    if let Some(p99) = percentile(stats.lock_wait_us.as_ref(), "p99") {
-        line.push_str(&format!(" lock-wait-p99 {}", format_micros(p99)));
+    if let Some(wait) = stats.lock_wait_us {
+        line.push_str(&format!(
+            " lock-wait-p99 {}",
+            format_micros(wait.p99 as f64)
+        ));
+    }
+    if let Some(crate::model::LockBound::None) = crate::model::lock_bound(stats) {
+        line.push_str(" no-lock-bound");
     }
     line
 }

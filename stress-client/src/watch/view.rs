@@ -8,11 +8,10 @@
 
 use super::history::{Counter, WINDOW_SECS};
 use super::state::{
-    format_bytes, format_knobs, format_micros, format_uptime, has_lock_panel, percentile, Link,
-    WatchState,
+    format_bytes, format_knobs, format_micros, format_uptime, has_lock_panel, Link, WatchState,
 };
 use crate::model::{self, ModelBound};
-use crate::stats::ServerStats;
+use crate::stats::{LockPercentiles, ServerStats};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
@@ -110,17 +109,21 @@ fn bound(stats: &ServerStats) -> Option<ModelBound> {
 }
 
 fn model_line(stats: &ServerStats) -> Line<'static> {
-    match bound(stats) {
-        Some(bound) => Line::from(vec![
+    let mut spans = match bound(stats) {
+        Some(bound) => vec![
             Span::raw("model: "),
             Span::raw(bound.formula),
             Span::styled(
                 format!(" = {:.1} jobs/s", bound.jobs_per_sec),
                 Style::new().bold(),
             ),
-        ]),
-        None => Line::from("model: (not served)"),
+        ],
+        None => vec![Span::raw(format!("model: {}", model::NO_BOUND))],
+    };
+    if let Some(lock) = model::lock_bound(stats) {
+        spans.push(Span::raw(format!(" · {}", lock.describe())));
     }
+    Line::from(spans)
 }
 
 fn draw_body(frame: &mut Frame, area: Rect, state: &WatchState, stats: &ServerStats) {
@@ -251,24 +254,23 @@ fn stretch(data: &[u64], width: usize) -> Vec<u64> {
 }
 
 fn lock_panel(stats: &ServerStats) -> Paragraph<'static> {
-    let show = |summary: Option<&serde_json::Value>, key: &str| {
-        percentile(summary, key).map_or("-".to_string(), format_micros)
+    let show = |summary: Option<LockPercentiles>, pick: fn(&LockPercentiles) -> u64| {
+        summary.map_or("-".to_string(), |s| format_micros(pick(&s) as f64))
     };
-    let wait = stats.lock_wait_us.as_ref();
-    let hold = stats.lock_hold_us.as_ref();
+    let (wait, hold) = (stats.lock_wait_us, stats.lock_hold_us);
     let bold = Style::new().add_modifier(Modifier::BOLD);
     let lines = vec![
         Line::from(vec![
             Span::raw("wait  p50 "),
-            Span::styled(show(wait, "p50"), bold),
+            Span::styled(show(wait, |s| s.p50), bold),
             Span::raw("   p99 "),
-            Span::styled(show(wait, "p99"), bold.fg(Color::Red)),
+            Span::styled(show(wait, |s| s.p99), bold.fg(Color::Red)),
         ]),
         Line::from(vec![
             Span::raw("hold  p50 "),
-            Span::styled(show(hold, "p50"), bold),
+            Span::styled(show(hold, |s| s.p50), bold),
             Span::raw("   p99 "),
-            Span::styled(show(hold, "p99"), bold),
+            Span::styled(show(hold, |s| s.p99), bold),
         ]),
         Line::from(format!(
             "holders now {} (peak {})",
