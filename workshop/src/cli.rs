@@ -58,7 +58,7 @@ pub enum Command {
         /// N.K of a prediction exercise.
         id: String,
         /// The prediction, instead of being asked for it.
-        #[arg(long, value_name = "VALUE")]
+        #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
         answer: Option<String>,
     },
     /// The pre-flight: is this laptop ready for the workshop?

@@ -37,6 +37,9 @@ pub struct RunningStage {
     child: Child,
     /// Held open while the stage runs; closing it asks a stage that supports it to stop.
     stdin: Option<ChildStdin>,
+    /// Whether the stage was started with the stdin stop; one without it is killed at once
+    /// (waiting would only wait out the timeout).
+    stops_on_stdin_close: bool,
 }
 
 impl Lab {
@@ -75,7 +78,8 @@ impl Lab {
         }
         let mut command = Command::new(&binary);
         command.args(["--addr", "127.0.0.1:0"]).args(flags);
-        if supports_stdin_stop(&binary) {
+        let stops_on_stdin_close = supports_stdin_stop(&binary);
+        if stops_on_stdin_close {
             command.arg(STOP_ON_STDIN_CLOSE);
         }
         let mut child = command
@@ -86,7 +90,12 @@ impl Lab {
             .map_err(|err| UserError::new(format!("cannot start {}: {err}", binary.display())))?;
         let stdin = child.stdin.take();
         match wait_for_address(&mut child, stage) {
-            Ok(addr) => Ok(RunningStage { addr, child, stdin }),
+            Ok(addr) => Ok(RunningStage {
+                addr,
+                child,
+                stdin,
+                stops_on_stdin_close,
+            }),
             Err(err) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -112,7 +121,12 @@ impl RunningStage {
     /// down cleanly), waits a bounded time, and kills it if it is still there.
     pub fn stop(mut self) {
         self.stdin = None;
-        let deadline = Instant::now() + STOP_TIMEOUT;
+        let wait = if self.stops_on_stdin_close {
+            STOP_TIMEOUT
+        } else {
+            Duration::ZERO
+        };
+        let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;

@@ -73,13 +73,15 @@ pub fn run(repo: &Repo, id: &str, answer: Option<&str>) -> Outcome {
         )));
     }
     let (measure, tolerance) = prediction_parts(exercise)?;
+    // A typed answer is judged before anything is printed or started.
+    let given = answer.map(parse_answer).transpose()?;
     println!("Exercise {}: {}\n", exercise.id, exercise.title);
     println!(
         "{}",
         crate::commands::wrap(exercise.question.as_deref().unwrap_or(""), 78)
     );
-    let answer = match answer {
-        Some(text) => parse_answer(text)?,
+    let answer = match given {
+        Some(value) => value,
         None => ask(exercise.unit.as_deref().unwrap_or(""))?,
     };
     // The build must exist before the question is worth measuring.
@@ -141,7 +143,10 @@ fn report(exercise: &Exercise, answer: f64, measurement: &Measurement, grade: Gr
         );
     }
     let explain = fill(exercise.explain.as_deref().unwrap_or(""), measurement);
-    println!("\nthe model: {}", crate::commands::wrap(&explain, 78));
+    println!(
+        "\n{}",
+        crate::commands::wrap(&format!("the model: {explain}"), 78)
+    );
 }
 
 /// Asks for the prediction on the terminal (before anything runs).
