@@ -213,6 +213,173 @@ fn terminal_key(wait: Duration) -> Option<Key> {
     }
 }
 
+/// A check's answer, delivered by the thread that ran it.
+type Pending = Receiver<Result<Verdict, UserError>>;
+
+/// Guided mode's state between two ticks.
+struct Session<'r> {
+    repo: &'r Repo,
+    manifest: Manifest,
+    /// Exercises the learner skipped with `n` in this session (not saved).
+    skipped: Vec<String>,
+    current: Option<Exercise>,
+    watcher: Option<Watcher>,
+    running: Option<Pending>,
+    /// A file was saved while a check was running: check again when it ends.
+    rerun: bool,
+    screen: Screen,
+}
+
+impl<'r> Session<'r> {
+    fn new(repo: &'r Repo, manifest: Manifest) -> Self {
+        let graded = manifest
+            .exercises
+            .iter()
+            .filter(|e| e.kind != Kind::Discussion)
+            .count();
+        let screen = Screen {
+            done: 0,
+            graded,
+            exercise: None,
+            status: String::new(),
+            hints_shown: 0,
+            list: None,
+        };
+        Self {
+            repo,
+            manifest,
+            skipped: Vec::new(),
+            current: None,
+            watcher: None,
+            running: None,
+            rerun: false,
+            screen,
+        }
+    }
+
+    /// Moves to the first exercise not done (progress may have changed behind our back:
+    /// a `predict` in another terminal), and starts its check.
+    fn advance(&mut self) {
+        let progress = Progress::load(&self.repo.root);
+        self.screen.done = self
+            .manifest
+            .exercises
+            .iter()
+            .filter(|e| progress.has_passed(&e.id) || progress.predicted.contains_key(&e.id))
+            .count();
+        let next = pending(&self.manifest, &progress, &self.skipped).cloned();
+        if next.as_ref().map(|e| &e.id) == self.current.as_ref().map(|e| &e.id) {
+            return;
+        }
+        // The short line on success stays above the next exercise's first verdict.
+        let passed = self
+            .current
+            .as_ref()
+            .filter(|e| progress.has_passed(&e.id))
+            .map(|e| format!("✓ {} passed. ", e.id))
+            .unwrap_or_default();
+        self.current = next;
+        self.screen.exercise = self.current.clone();
+        self.screen.hints_shown = 0;
+        self.screen.list = None;
+        self.watcher = self
+            .current
+            .as_ref()
+            .map(|e| Watcher::new(&self.repo.path(e.stage().folder)));
+        self.running = None;
+        match &self.current {
+            Some(e) if e.kind == Kind::Code => {
+                self.screen.status = format!("{passed}checking... (building the stage first)");
+                self.running = Some(start_check(self.repo, e));
+            }
+            Some(e) => {
+                self.screen.status = format!(
+                    "A prediction: {}\nRun `cargo run -p workshop -- predict {}` in another \
+                     terminal; this screen moves on once it is graded.",
+                    e.question.as_deref().unwrap_or(""),
+                    e.id
+                );
+            }
+            None => {}
+        }
+    }
+
+    /// Takes a finished check's verdict, saves it, and starts a pending re-run.
+    fn collect(&mut self) {
+        let Some(result) = self.running.as_ref().and_then(|r| r.try_recv().ok()) else {
+            return;
+        };
+        self.running = None;
+        let Some(e) = self.current.clone() else {
+            return;
+        };
+        self.screen.status = match result {
+            Ok(v) => {
+                let mut progress = Progress::load(&self.repo.root);
+                progress.record_check(&e.id, v.passed());
+                progress.save(&self.repo.root);
+                if v.passed() {
+                    format!("✓ {} passed: on to the next one", e.id)
+                } else {
+                    format!(
+                        "{}\n(save a file in {} to check again)",
+                        v.describe(&e.id),
+                        e.stage().folder
+                    )
+                }
+            }
+            Err(err) => format!("cannot run the check: {err}"),
+        };
+        if std::mem::take(&mut self.rerun) {
+            self.running = Some(start_check(self.repo, &e));
+        }
+    }
+
+    /// Handles a key; false means quit.
+    fn key(&mut self, key: Key) -> bool {
+        match key {
+            Key::Quit => return false,
+            Key::Hint => {
+                self.screen.list = None;
+                let total = self.current.as_ref().map_or(0, |e| e.hints.len());
+                self.screen.hints_shown = (self.screen.hints_shown + 1).min(total);
+            }
+            Key::List => {
+                self.screen.list = match self.screen.list.take() {
+                    Some(_) => None,
+                    None => self.current.as_ref().map(|e| {
+                        let of_stage: Vec<&Exercise> =
+                            self.manifest.of_stage(e.id().stage).collect();
+                        list_table(&of_stage, &Progress::load(&self.repo.root))
+                    }),
+                };
+            }
+            Key::Next => {
+                if let Some(e) = &self.current {
+                    self.skipped.push(e.id.clone());
+                }
+            }
+        }
+        true
+    }
+
+    /// A saved file re-runs the check (after the running one, if any).
+    fn scan(&mut self) {
+        let (Some(watcher), Some(e)) = (self.watcher.as_mut(), &self.current) else {
+            return;
+        };
+        if !watcher.changed() || e.kind != Kind::Code {
+            return;
+        }
+        if self.running.is_some() {
+            self.rerun = true;
+        } else {
+            self.screen.status = String::from("checking...");
+            self.running = Some(start_check(self.repo, e));
+        }
+    }
+}
+
 /// `workshop` with no subcommand.
 pub fn run(repo: &Repo) -> Outcome {
     let manifest = Manifest::load(&repo.root)?;
@@ -223,130 +390,31 @@ pub fn run(repo: &Repo) -> Outcome {
         None
     };
     let plain_keys = (!tty).then(stdin_keys);
-    let graded = manifest
-        .exercises
-        .iter()
-        .filter(|e| e.kind != Kind::Discussion)
-        .count();
-    let mut skipped: Vec<String> = Vec::new();
-    let mut current: Option<Exercise> = None;
-    let mut watcher: Option<Watcher> = None;
-    let mut running: Option<Receiver<Result<Verdict, UserError>>> = None;
-    let mut rerun = false;
-    let mut screen = Screen {
-        done: 0,
-        graded,
-        exercise: None,
-        status: String::new(),
-        hints_shown: 0,
-        list: None,
-    };
+    let mut session = Session::new(repo, manifest);
     let mut last_scan = Instant::now();
-    let mut last_drawn: Vec<String> = Vec::new();
+    let mut drawn: Vec<String> = Vec::new();
     loop {
-        let progress = Progress::load(&repo.root);
-        let next = pending(&manifest, &progress, &skipped).cloned();
-        screen.done = manifest
-            .exercises
-            .iter()
-            .filter(|e| progress.has_passed(&e.id) || progress.predicted.contains_key(&e.id))
-            .count();
-        if next.as_ref().map(|e| &e.id) != current.as_ref().map(|e| &e.id) {
-            current = next;
-            screen.exercise = current.clone();
-            screen.hints_shown = 0;
-            screen.list = None;
-            watcher = current
-                .as_ref()
-                .map(|e| Watcher::new(&repo.path(e.stage().folder)));
-            running = None;
-            match &current {
-                Some(e) if e.kind == Kind::Code => {
-                    screen.status = String::from("checking... (building the stage first)");
-                    running = Some(start_check(repo, e));
-                }
-                Some(e) => {
-                    screen.status = format!("A prediction: {}\nRun `cargo run -p workshop -- predict {}` in another terminal; this screen moves on once it is graded.", e.question.as_deref().unwrap_or(""), e.id);
-                }
-                None => {}
-            }
+        session.advance();
+        let lines = session.screen.lines();
+        if lines != drawn {
+            draw(&lines, tty, &drawn);
+            drawn = lines;
         }
-        let lines = screen.lines();
-        if lines != last_drawn {
-            draw(&lines, tty, &last_drawn);
-            last_drawn = lines;
-        }
-        if current.is_none() && !tty {
+        // Piped, there is nobody to read a final screen: done is done.
+        if session.current.is_none() && !tty {
             return Ok(verdict(true));
         }
-        if let Some(receiver) = &running {
-            if let Ok(result) = receiver.try_recv() {
-                running = None;
-                let exercise = current.clone();
-                if let (Some(e), Ok(v)) = (&exercise, &result) {
-                    let mut progress = Progress::load(&repo.root);
-                    progress.record_check(&e.id, v.passed());
-                    progress.save(&repo.root);
-                    screen.status = if v.passed() {
-                        format!("✓ {} passed: on to the next one", e.id)
-                    } else {
-                        format!(
-                            "{}\n(save a file in {} to check again)",
-                            v.describe(&e.id),
-                            e.stage().folder
-                        )
-                    };
-                }
-                if let Err(err) = result {
-                    screen.status = format!("cannot run the check: {err}");
-                }
-                if rerun {
-                    rerun = false;
-                    running = current.as_ref().map(|e| start_check(repo, e));
-                }
-            }
-        }
+        session.collect();
         let key = match &plain_keys {
             Some(keys) => keys.recv_timeout(Duration::from_millis(100)).ok(),
             None => terminal_key(Duration::from_millis(100)),
         };
-        match key {
-            Some(Key::Quit) => return Ok(verdict(true)),
-            Some(Key::Hint) => {
-                screen.list = None;
-                let total = current.as_ref().map_or(0, |e| e.hints.len());
-                if screen.hints_shown < total {
-                    screen.hints_shown += 1;
-                }
-            }
-            Some(Key::List) => {
-                screen.list = match screen.list.take() {
-                    Some(_) => None,
-                    None => current.as_ref().map(|e| {
-                        let of_stage: Vec<&Exercise> = manifest.of_stage(e.id().stage).collect();
-                        list_table(&of_stage, &Progress::load(&repo.root))
-                    }),
-                };
-            }
-            Some(Key::Next) => {
-                if let Some(e) = &current {
-                    skipped.push(e.id.clone());
-                }
-            }
-            None => {}
+        if key.is_some_and(|key| !session.key(key)) {
+            return Ok(verdict(true));
         }
         if last_scan.elapsed() >= SCAN_EVERY {
             last_scan = Instant::now();
-            if let (Some(w), Some(e)) = (watcher.as_mut(), &current) {
-                if w.changed() && e.kind == Kind::Code {
-                    if running.is_some() {
-                        rerun = true;
-                    } else {
-                        screen.status = String::from("checking...");
-                        running = Some(start_check(repo, e));
-                    }
-                }
-            }
+            session.scan();
         }
     }
 }
