@@ -80,7 +80,7 @@ pub fn run_stage(
         return Ok(vec![Verdict::DoesNotCompile(error); exercises.len()]);
     }
     let mut test = cargo(&["test", "--test", "exercises"]);
-    test.args(["--", "--ignored", "--exact", "--test-threads", "1"]);
+    test.args(["--", "--ignored", "--exact"]);
     test.args(exercises.iter().filter_map(|e| e.check.as_deref()));
     let out = run(&mut test)?;
     let stdout = String::from_utf8_lossy(&out.stdout);
