@@ -1,0 +1,198 @@
+//! Running the checks of code exercises and reading their verdicts.
+//!
+//! A stage's checks run in one `cargo test` (one build, one test binary) after a plain
+//! `cargo build -p stageN`: the test build alone can hide a missing tokio feature that the
+//! dev-dependencies happen to switch on, and the learner's program must build on its own.
+
+use crate::manifest::Exercise;
+use crate::repo::{run, Repo};
+use crate::UserError;
+use std::path::PathBuf;
+use stress_client::catalogue::Stage;
+
+/// What one check said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    /// The check ran and failed with its own sentence ("exercise N.K not done yet: ...").
+    NotDone(String),
+    /// The stage or its checks do not build; the first compiler error.
+    DoesNotCompile(String),
+    /// The check failed in a way it did not foresee (a panic elsewhere, a timeout).
+    Crashed(String),
+    /// No test of that name ran: the manifest and the tests disagree.
+    Missing,
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        matches!(self, Verdict::Passed)
+    }
+
+    /// One line (and the detail under it) for the learner.
+    pub fn describe(&self, id: &str) -> String {
+        match self {
+            Verdict::Passed => format!("✓ {id} passed"),
+            Verdict::NotDone(why) => format!("✗ {why}"),
+            Verdict::DoesNotCompile(error) => {
+                format!("✗ {id}: your code does not compile yet:\n  {error}")
+            }
+            Verdict::Crashed(why) => format!("✗ {id}: the check failed unexpectedly:\n  {why}"),
+            Verdict::Missing => format!(
+                "✗ {id}: no check ran; the exercise manifest names a test that does not exist \
+                 (report this to the workshop's maintainers)"
+            ),
+        }
+    }
+}
+
+/// How checks are built: the learner's defaults, or `dev check`'s own target directory,
+/// offline.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    pub target_dir: Option<PathBuf>,
+    pub offline: bool,
+}
+
+/// Runs the checks of `exercises` (all of one stage), in the order given.
+pub fn run_stage(
+    repo: &Repo,
+    stage: &Stage,
+    exercises: &[&Exercise],
+    options: &CheckOptions,
+) -> Result<Vec<Verdict>, UserError> {
+    let cargo = |args: &[&str]| {
+        let mut command = repo.cargo();
+        command
+            .args(args)
+            .args(["-p", stage.package, "--message-format", "short"]);
+        if options.offline {
+            command.args(["--offline", "--locked"]);
+        }
+        if let Some(dir) = &options.target_dir {
+            command.env("CARGO_TARGET_DIR", dir);
+        }
+        command
+    };
+    let build = run(&mut cargo(&["build"]))?;
+    if !build.status.success() {
+        let error = first_error(&String::from_utf8_lossy(&build.stderr));
+        return Ok(vec![Verdict::DoesNotCompile(error); exercises.len()]);
+    }
+    let mut test = cargo(&["test", "--test", "exercises"]);
+    test.args(["--", "--ignored", "--exact"]);
+    test.args(exercises.iter().filter_map(|e| e.check.as_deref()));
+    let out = run(&mut test)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !stdout.lines().any(|line| line.starts_with("running ")) {
+        let error = first_error(&String::from_utf8_lossy(&out.stderr));
+        return Ok(vec![Verdict::DoesNotCompile(error); exercises.len()]);
+    }
+    Ok(exercises
+        .iter()
+        .map(|e| verdict_of(&stdout, e.check.as_deref().unwrap_or("")))
+        .collect())
+}
+
+/// The verdict of test `name` in libtest's output.
+pub fn verdict_of(stdout: &str, name: &str) -> Verdict {
+    if stdout.lines().any(|l| l == format!("test {name} ... ok")) {
+        return Verdict::Passed;
+    }
+    if !stdout
+        .lines()
+        .any(|l| l.starts_with(&format!("test {name} ... ")))
+    {
+        return Verdict::Missing;
+    }
+    let message = panic_message(stdout, name);
+    if message.contains("not done yet") {
+        Verdict::NotDone(message)
+    } else if message.is_empty() {
+        Verdict::Crashed(String::from("the check failed without a message"))
+    } else {
+        Verdict::Crashed(message)
+    }
+}
+
+/// The panic message in the `---- name stdout ----` section: the lines after
+/// `panicked at FILE:LINE:COL:` up to the `note:` that follows.
+fn panic_message(stdout: &str, name: &str) -> String {
+    let header = format!("---- {name} stdout ----");
+    let Some(section) = stdout.split(&header).nth(1) else {
+        return String::new();
+    };
+    let mut lines = section.lines().skip_while(|l| !l.contains("panicked at"));
+    let _panicked_at = lines.next();
+    lines
+        .take_while(|l| !l.starts_with("note:") && !l.starts_with("---- ") && *l != "failures:")
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
+}
+
+/// The first compiler error of cargo's `--message-format short` output, or its first
+/// line that says `error` when none looks like a diagnostic.
+pub fn first_error(stderr: &str) -> String {
+    let is_summary = |l: &str| l.contains("could not compile") || l.contains("aborting due to");
+    stderr
+        .lines()
+        .find(|l| l.contains("error") && !is_summary(l) && l.contains(": error"))
+        .or_else(|| {
+            stderr
+                .lines()
+                .find(|l| l.starts_with("error") && !is_summary(l))
+        })
+        .or_else(|| stderr.lines().find(|l| l.contains("error")))
+        .unwrap_or("cargo failed without an error message")
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIBTEST: &str = "\nrunning 2 tests\ntest exercise_2_read_timeout ... FAILED\n\
+        test exercise_3_threads ... ok\n\nfailures:\n\n---- exercise_2_read_timeout stdout ----\n\n\
+        thread 'exercise_2_read_timeout' panicked at stage1-blocking/tests/exercises.rs:40:5:\n\
+        exercise 1.2 not done yet: a silent client still holds the server\nafter 1 s\n\
+        note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\n\
+        failures:\n    exercise_2_read_timeout\n";
+
+    #[test]
+    fn libtest_output_gives_each_check_its_verdict_and_sentence() {
+        assert_eq!(verdict_of(LIBTEST, "exercise_3_threads"), Verdict::Passed);
+        assert_eq!(
+            verdict_of(LIBTEST, "exercise_2_read_timeout"),
+            Verdict::NotDone(
+                "exercise 1.2 not done yet: a silent client still holds the server\nafter 1 s"
+                    .into()
+            )
+        );
+        assert_eq!(verdict_of(LIBTEST, "exercise_4_x"), Verdict::Missing);
+        let crashed = LIBTEST.replace("exercise 1.2 not done yet: ", "");
+        assert!(matches!(
+            verdict_of(&crashed, "exercise_2_read_timeout"),
+            Verdict::Crashed(_)
+        ));
+    }
+
+    #[test]
+    fn the_first_compiler_error_is_the_one_shown() {
+        let stderr = "   Compiling stage6 v0.1.0\n\
+            stage6-workers/src/lib.rs:12:5: error[E0425]: cannot find value `x` in this scope\n\
+            stage6-workers/src/lib.rs:20:1: error: expected item\n\
+            error: could not compile `stage6` (lib) due to 2 previous errors\n";
+        assert_eq!(
+            first_error(stderr),
+            "stage6-workers/src/lib.rs:12:5: error[E0425]: cannot find value `x` in this scope"
+        );
+        assert_eq!(
+            first_error("error: no such package\n"),
+            "error: no such package"
+        );
+    }
+}
