@@ -1,0 +1,4 @@
+//! The learner's runner as a library; the `workshop` binary is a thin command line over it.
+//! Run `cargo run -p workshop -- --help`.
+
+pub mod platform;
