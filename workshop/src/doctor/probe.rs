@@ -20,6 +20,10 @@ const CARGO_LIMIT: Duration = Duration::from_secs(60);
 /// `rustc --version`, `mdbook --version` and `sysctl` answer in milliseconds.
 const TOOL_LIMIT: Duration = Duration::from_secs(15);
 
+/// The runner's package. Its own tests are for maintainers, and `--prepare` leaves them
+/// out: building them relinks the very binary that is running, which Windows refuses.
+pub const RUNNER_PACKAGE: &str = "workshop";
+
 /// The part of `cargo metadata --no-deps` the doctor reads.
 #[derive(Deserialize)]
 pub struct Metadata {
@@ -158,7 +162,8 @@ pub fn release_builds(metadata: &Metadata) -> Result<Vec<(String, Freshness)>, S
     Ok(found)
 }
 
-/// Every integration test of every workspace package (the exercise checks among them),
+/// Every integration test of every workspace package but the runner's own (the exercise
+/// checks among them),
 /// as `cargo test --workspace --no-run` leaves them in `target/debug/deps`. Cargo names
 /// them `NAME-HASH`; the `NAME-HASH.d` beside each lists its sources, which tells the
 /// eight `exercises` binaries apart.
@@ -166,7 +171,11 @@ pub fn test_builds(metadata: &Metadata) -> Vec<(String, Freshness)> {
     let deps = metadata.target_directory.join("debug").join("deps");
     let dep_infos = dep_info_files(&deps);
     let mut found = Vec::new();
-    for package in &metadata.packages {
+    let learners = metadata
+        .packages
+        .iter()
+        .filter(|p| p.name != RUNNER_PACKAGE);
+    for package in learners {
         let newest = newest_source(metadata, package, true);
         for test in package.has_kind("test") {
             let binary = built_test(&deps, &dep_infos, &metadata.workspace_root, test);
@@ -222,8 +231,10 @@ fn forward_slashes(path: impl AsRef<Path>) -> String {
     path.as_ref().to_string_lossy().replace('\\', "/")
 }
 
-/// The newest modification time among the files a package's build reads: its own folder
-/// and those of the workspace packages it depends on (dev-dependencies only for tests).
+/// The newest modification time among the files a build reads: the manifest, `build.rs`
+/// and `src/` of the package and of the workspace packages it depends on, plus its own
+/// `tests/` for a test build. A README or another package's tests never reach the
+/// compiler, so counting them would call a fresh build stale.
 fn newest_source(metadata: &Metadata, package: &Package, for_tests: bool) -> Option<SystemTime> {
     let wanted = |dep: &&Dependency| for_tests || dep.kind.as_deref() != Some("dev");
     let names: HashSet<&str> = package
@@ -232,18 +243,28 @@ fn newest_source(metadata: &Metadata, package: &Package, for_tests: bool) -> Opt
         .filter(wanted)
         .map(|d| d.name.as_str())
         .collect();
-    let folders = metadata
+    let dependencies = metadata
         .packages
         .iter()
-        .filter(|p| p.name == package.name || names.contains(p.name.as_str()))
-        .map(Package::folder);
-    folders.filter_map(newest_in).max()
+        .filter(|p| names.contains(p.name.as_str()));
+    let mut read: Vec<PathBuf> = Vec::new();
+    for each in dependencies.chain([package]) {
+        let folder = each.folder();
+        read.extend(["Cargo.toml", "build.rs", "src"].map(|name| folder.join(name)));
+    }
+    if for_tests {
+        read.push(package.folder().join("tests"));
+    }
+    read.iter().filter_map(|path| newest_in(path)).max()
 }
 
-/// The newest file under `folder`, skipping build output and hidden folders.
-fn newest_in(folder: &Path) -> Option<SystemTime> {
+/// The newest file at or under `path`, skipping hidden folders; `None` if it is absent.
+fn newest_in(path: &Path) -> Option<SystemTime> {
+    if path.is_file() {
+        return modified(path);
+    }
     let mut newest = None;
-    let mut pending = vec![folder.to_path_buf()];
+    let mut pending = vec![path.to_path_buf()];
     while let Some(dir) = pending.pop() {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;
@@ -251,7 +272,7 @@ fn newest_in(folder: &Path) -> Option<SystemTime> {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with('.') || name == "target" {
+            if name.starts_with('.') {
                 continue;
             }
             let Ok(kind) = entry.file_type() else {
