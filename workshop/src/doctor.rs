@@ -92,7 +92,7 @@ fn examine() -> Vec<Finding> {
     };
     findings.extend([
         judge::ports(first, last, &probe::busy_ports()),
-        judge::open_files(&crate::platform::open_file_limits()),
+        judge::open_files(os, &crate::platform::open_file_limits()),
         judge::backlog(os, &probe::backlog_cap(os)),
         judge::cores(probe::cores(), stage8::default_shards()),
         judge::terminal(&probe::terminal()),

@@ -51,8 +51,12 @@ pub fn exe_name(os: Os, name: &str) -> String {
 pub enum BacklogCap {
     /// A file holding the number (Linux's procfs).
     File(&'static str),
-    /// A `sysctl -n NAME` read (macOS).
-    Sysctl(&'static str),
+    /// `PROGRAM -n KEY` (macOS's sysctl, named by its full path because /usr/sbin is not
+    /// on every shell's PATH).
+    Sysctl {
+        program: &'static str,
+        key: &'static str,
+    },
     /// Windows does not cap a requested backlog this way.
     NotCapped,
     /// An OS the workshop has not been tried on.
@@ -63,7 +67,10 @@ pub enum BacklogCap {
 pub const fn backlog_cap(os: Os) -> BacklogCap {
     match os {
         Os::Linux => BacklogCap::File("/proc/sys/net/core/somaxconn"),
-        Os::MacOs => BacklogCap::Sysctl("kern.ipc.somaxconn"),
+        Os::MacOs => BacklogCap::Sysctl {
+            program: "/usr/sbin/sysctl",
+            key: "kern.ipc.somaxconn",
+        },
         Os::Windows => BacklogCap::NotCapped,
         Os::Other => BacklogCap::Unknown,
     }
@@ -78,6 +85,15 @@ pub fn backlog_fix(os: Os, wanted: u32) -> Option<String> {
         Os::Windows | Os::Other => return None,
     };
     Some(format!("sudo sysctl -w {key}={wanted}"))
+}
+
+/// How to raise the hard open-file limit, which only an administrator can do.
+pub fn raise_hard_open_files(os: Os, wanted: u64) -> String {
+    match os {
+        Os::MacOs => format!("`sudo launchctl limit maxfiles {wanted} unlimited`, then open a new terminal"),
+        Os::Linux => format!("raise `nofile` to {wanted} in /etc/security/limits.conf (a container: `--ulimit nofile={wanted}:{wanted}`), then log in again"),
+        Os::Windows | Os::Other => format!("ask the administrator for a hard open-file limit of at least {wanted}"),
+    }
 }
 
 /// The open-file soft and hard limits of this process, `None` where the OS has none.
@@ -112,7 +128,10 @@ mod tests {
         );
         assert_eq!(
             backlog_cap(Os::MacOs),
-            BacklogCap::Sysctl("kern.ipc.somaxconn")
+            BacklogCap::Sysctl {
+                program: "/usr/sbin/sysctl",
+                key: "kern.ipc.somaxconn"
+            }
         );
         assert_eq!(backlog_cap(Os::Windows), BacklogCap::NotCapped);
         assert_eq!(backlog_cap(Os::Other), BacklogCap::Unknown);
@@ -129,6 +148,13 @@ mod tests {
             Some("sudo sysctl -w net.core.somaxconn=1024")
         );
         assert_eq!(backlog_fix(Os::Windows, 1024), None);
+    }
+
+    #[test]
+    fn each_os_is_told_its_own_way_to_raise_the_hard_limit() {
+        assert!(raise_hard_open_files(Os::MacOs, 1024).contains("launchctl limit maxfiles 1024"));
+        assert!(raise_hard_open_files(Os::Linux, 1024).contains("limits.conf"));
+        assert!(raise_hard_open_files(Os::Other, 1024).contains("1024"));
     }
 
     #[test]

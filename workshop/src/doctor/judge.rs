@@ -2,7 +2,7 @@
 //! OK / WARN / FAIL finding per item, with the fix. Kept apart from the probing so every
 //! verdict is unit-tested with faked answers (`cargo test -p workshop judge`).
 
-use crate::platform::{backlog_fix, Os};
+use crate::platform::{backlog_fix, raise_hard_open_files, Os};
 use std::time::SystemTime;
 
 /// The open files a run needs: `stress-client run --idle 100` holds 200 connections, and on
@@ -280,7 +280,7 @@ pub fn ports(first: u16, last: u16, busy: &[(u16, String)]) -> Finding {
 
 /// The open-file limits; `None` where the OS has none. The stages and the client raise the
 /// soft limit to the hard one themselves, so only a low hard limit stops a run.
-pub fn open_files(limits: &Option<Result<(u64, u64), String>>) -> Finding {
+pub fn open_files(os: Os, limits: &Option<Result<(u64, u64), String>>) -> Finding {
     const ITEM: &str = "open files";
     let (soft, hard) = match limits {
         None => return Finding::ok(ITEM, "no per-process open-file limit on this OS"),
@@ -306,8 +306,10 @@ pub fn open_files(limits: &Option<Result<(u64, u64), String>>) -> Finding {
         return Finding::not_ok(
             Status::Fail,
             ITEM,
-            format!("hard limit {hard_text}, below the {NEEDED_OPEN_FILES} a 200-connection run needs"),
-            format!("raise the hard limit (/etc/security/limits.conf, or `ulimit -Hn {NEEDED_OPEN_FILES}` as root) and log in again"),
+            format!(
+                "hard limit {hard_text}, below the {NEEDED_OPEN_FILES} a 200-connection run needs"
+            ),
+            raise_hard_open_files(os, NEEDED_OPEN_FILES),
         );
     }
     if soft < NEEDED_OPEN_FILES {
@@ -581,23 +583,32 @@ mod tests {
 
     #[test]
     fn only_a_low_hard_open_file_limit_fails() {
-        let low_hard = open_files(&Some(Ok((256, 512))));
+        let low_hard = open_files(Os::Linux, &Some(Ok((256, 512))));
         assert_eq!(low_hard.status, Status::Fail);
-        let low_soft = open_files(&Some(Ok((256, u64::MAX))));
+        assert!(low_hard
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("limits.conf")));
+        let mac = open_files(Os::MacOs, &Some(Ok((256, 512))));
+        assert!(mac.fix.as_deref().is_some_and(|f| f.contains("launchctl")));
+        let low_soft = open_files(Os::Linux, &Some(Ok((256, u64::MAX))));
         assert_eq!(low_soft.status, Status::Warn);
         assert!(
             low_soft.detail.contains("raise the soft limit"),
             "{low_soft:?}"
         );
         assert!(low_soft.detail.contains("unlimited"));
-        let fine = open_files(&Some(Ok((1024, 4096))));
+        let fine = open_files(Os::Linux, &Some(Ok((1024, 4096))));
         assert_eq!(fine.status, Status::Ok);
         assert_eq!(
-            open_files(&None).status,
+            open_files(Os::Windows, &None).status,
             Status::Ok,
             "Windows has no such limit"
         );
-        assert_eq!(open_files(&Some(Err("EPERM".into()))).status, Status::Warn);
+        assert_eq!(
+            open_files(Os::Linux, &Some(Err("EPERM".into()))).status,
+            Status::Warn
+        );
         for finding in [low_hard, low_soft, fine] {
             assert_well_formed(&finding);
         }

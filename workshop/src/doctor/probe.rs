@@ -316,7 +316,9 @@ pub fn backlog_cap(os: Os) -> Result<Option<u32>, String> {
         BacklogCap::File(path) => {
             fs::read_to_string(path).map_err(|error| format!("{path}: {error}"))?
         }
-        BacklogCap::Sysctl(key) => tool_version(Command::new("sysctl").args(["-n", key]))?,
+        BacklogCap::Sysctl { program, key } => {
+            tool_version(Command::new(program).args(["-n", key]))?
+        }
     };
     let text = text.trim();
     text.parse()
