@@ -15,10 +15,12 @@ mod subprocess;
 
 use crate::platform::Os;
 use judge::{Finding, Status};
+use std::io::Write;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-pub use judge::{NEEDED_OPEN_FILES, PREPARE};
+/// The command that builds everything the day needs, for other commands to suggest.
+pub use judge::PREPARE;
 
 /// The room has no minute to spare for a compile, but a cold build of the whole workspace
 /// takes minutes on a slow laptop: an hour only catches a build that has truly stopped.
@@ -29,29 +31,33 @@ const WIDTH: usize = 80;
 
 /// Runs the pre-flight (after the builds, with `prepare`) and prints the report.
 pub fn run(prepare: bool) -> ExitCode {
-    let mut build_failed = false;
+    let mut findings = Vec::new();
     if prepare {
-        build_failed = !build_everything();
+        findings.push(judge::prepared(&build_everything()));
     }
-    let findings = examine();
-    for finding in &findings {
-        print!("{}", render(finding));
-    }
-    println!("{}", summary(&findings));
-    if build_failed {
-        println!("The builds above failed: read cargo's first error, fix it, and run this again.");
-    }
-    let failed = build_failed || findings.iter().any(|f| f.status == Status::Fail);
-    if failed {
+    findings.extend(examine());
+    // A reader that stops early (`| head`) closes the pipe: the report is then unwanted,
+    // not a reason to panic, and the exit code still tells the verdict.
+    let _ = print_report(&findings);
+    if findings.iter().any(|f| f.status == Status::Fail) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     }
 }
 
-/// The builds the day will need, with cargo's own progress on the terminal. `--locked`
-/// keeps Cargo.lock as committed, so every laptop builds the versions the book measured.
-fn build_everything() -> bool {
+fn print_report(findings: &[Finding]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for finding in findings {
+        write!(out, "{}", render(finding))?;
+    }
+    writeln!(out, "{}", summary(findings))
+}
+
+/// The builds the day will need, with cargo's own progress on the terminal; `Err` names
+/// the command that failed. `--locked` keeps Cargo.lock as committed, so every laptop
+/// builds the versions the book measured.
+fn build_everything() -> Result<(), String> {
     let builds: [&[&str]; 2] = [
         &["build", "--release", "--workspace", "--locked"],
         &[
@@ -64,18 +70,17 @@ fn build_everything() -> bool {
         ],
     ];
     for args in builds {
-        println!("Running `cargo {}`", args.join(" "));
+        let shown = format!("cargo {}", args.join(" "));
+        // Best effort, like the report: a closed stdout must not stop the build.
+        let _ = writeln!(std::io::stdout(), "Running `{shown}`");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         match subprocess::stream(Command::new(cargo).args(args), BUILD_LIMIT) {
             Ok(true) => {}
-            Ok(false) => return false,
-            Err(reason) => {
-                println!("{reason}");
-                return false;
-            }
+            Ok(false) => return Err(format!("`{shown}` failed")),
+            Err(reason) => return Err(reason),
         }
     }
-    true
+    Ok(())
 }
 
 /// Asks every question and judges every answer, in the order the report shows them.

@@ -144,6 +144,23 @@ fn a_machine_without_rust_on_path_fails_with_exit_1_instead_of_hanging() {
 }
 
 #[test]
+fn a_reader_that_stops_early_does_not_make_it_panic() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_workshop"))
+        .arg("doctor")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start workshop doctor");
+    // Closed before the report is written (the probes come first): every write then fails.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait for doctor");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn unknown_flags_are_a_usage_error_with_exit_2() {
     let output = Command::new(env!("CARGO_BIN_EXE_workshop"))
         .args(["doctor", "--prepar"])

@@ -158,6 +158,20 @@ pub fn toolchain(rustc: &Result<String, String>, required: &Result<String, Strin
     }
 }
 
+/// The builds of `doctor --prepare`, whose output cargo has just shown.
+pub fn prepared(built: &Result<(), String>) -> Finding {
+    const ITEM: &str = "prepare";
+    match built {
+        Ok(()) => Finding::ok(ITEM, "built the release binaries and the test builds"),
+        Err(reason) => Finding::not_ok(
+            Status::Fail,
+            ITEM,
+            reason.clone(),
+            "read cargo's first error above, fix it (or ask), and run this again".to_owned(),
+        ),
+    }
+}
+
 /// The workspace items when `cargo metadata` could not read the workspace (run from
 /// another folder, or no cargo): the toolchain is still judged, the rest cannot be.
 pub fn outside_workspace(rustc: &Result<String, String>, reason: &str) -> Vec<Finding> {
@@ -513,6 +527,20 @@ mod tests {
             .fix
             .as_deref()
             .is_some_and(|f| f.contains("rustup")));
+    }
+
+    #[test]
+    fn a_failed_prepare_fails_and_points_at_cargo_error() {
+        let failed = prepared(&Err(
+            "`cargo build --release --workspace --locked` failed".into()
+        ));
+        assert_eq!(failed.status, Status::Fail);
+        assert!(failed.detail.contains("cargo build"));
+        assert!(failed
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("first error")));
+        assert_eq!(prepared(&Ok(())).status, Status::Ok);
     }
 
     #[test]
