@@ -14,7 +14,7 @@ const ITEMS: [&str; 10] = [
     "rust",
     "crates",
     "release",
-    "tests",
+    "checks",
     "ports",
     "open files",
     "backlog",

@@ -162,7 +162,7 @@ pub fn toolchain(rustc: &Result<String, String>, required: &Result<String, Strin
 pub fn prepared(built: &Result<(), String>) -> Finding {
     const ITEM: &str = "prepare";
     match built {
-        Ok(()) => Finding::ok(ITEM, "built the release binaries and the test builds"),
+        Ok(()) => Finding::ok(ITEM, "built the release binaries and the exercise checks"),
         Err(reason) => Finding::not_ok(
             Status::Fail,
             ITEM,
@@ -191,7 +191,7 @@ pub fn outside_workspace(rustc: &Result<String, String>, reason: &str) -> Vec<Fi
         rust,
         unknown("crates"),
         unknown("release"),
-        unknown("tests"),
+        unknown("checks"),
     ]
 }
 
@@ -512,7 +512,7 @@ mod tests {
         let reason = "could not find `Cargo.toml` in `/` or any parent directory";
         let findings = outside_workspace(&ok("rustc 1.95.0 (x 2026-03-21)"), reason);
         let items: Vec<&str> = findings.iter().map(|f| f.item).collect();
-        assert_eq!(items, ["rust", "crates", "release", "tests"]);
+        assert_eq!(items, ["rust", "crates", "release", "checks"]);
         assert!(
             findings.iter().all(|f| f.status == Status::Warn),
             "{findings:?}"

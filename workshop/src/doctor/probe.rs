@@ -20,9 +20,11 @@ const CARGO_LIMIT: Duration = Duration::from_secs(60);
 /// `rustc --version`, `mdbook --version` and `sysctl` answer in milliseconds.
 const TOOL_LIMIT: Duration = Duration::from_secs(15);
 
-/// The runner's package. Its own tests are for maintainers, and `--prepare` leaves them
-/// out: building them relinks the very binary that is running, which Windows refuses.
-pub const RUNNER_PACKAGE: &str = "workshop";
+/// The test target of each stage that holds its exercise checks.
+pub const EXERCISE_TEST: &str = "exercises";
+
+/// The package that serves load, beside the stages.
+pub const CLIENT_PACKAGE: &str = "stress-client";
 
 /// The part of `cargo metadata --no-deps` the doctor reads.
 #[derive(Deserialize)]
@@ -150,7 +152,7 @@ pub fn release_builds(metadata: &Metadata) -> Result<Vec<(String, Freshness)>, S
     let release = metadata.target_directory.join("release");
     let stages = stress_client::catalogue::STAGES.iter().map(|s| s.package);
     let mut found = Vec::new();
-    for name in stages.chain(["stress-client"]) {
+    for name in stages.chain([CLIENT_PACKAGE]) {
         let package = metadata.packages.iter().find(|p| p.name == name);
         let package = package.ok_or_else(|| format!("the workspace has no package `{name}`"))?;
         let newest = newest_source(metadata, package, false);
@@ -162,28 +164,24 @@ pub fn release_builds(metadata: &Metadata) -> Result<Vec<(String, Freshness)>, S
     Ok(found)
 }
 
-/// Every integration test of every workspace package but the runner's own (the exercise
-/// checks among them),
-/// as `cargo test --workspace --no-run` leaves them in `target/debug/deps`. Cargo names
-/// them `NAME-HASH`; the `NAME-HASH.d` beside each lists its sources, which tells the
-/// eight `exercises` binaries apart.
-pub fn test_builds(metadata: &Metadata) -> Vec<(String, Freshness)> {
+/// Each stage's exercise checks, as `cargo test -p stageN --test exercises` leaves them in
+/// `target/debug/deps`. Cargo names them `exercises-HASH`; the `exercises-HASH.d` beside
+/// each lists its sources, which tells the eight stages' binaries apart.
+pub fn test_builds(metadata: &Metadata) -> Result<Vec<(String, Freshness)>, String> {
     let deps = metadata.target_directory.join("debug").join("deps");
     let dep_infos = dep_info_files(&deps);
     let mut found = Vec::new();
-    let learners = metadata
-        .packages
-        .iter()
-        .filter(|p| p.name != RUNNER_PACKAGE);
-    for package in learners {
+    for stage in &stress_client::catalogue::STAGES {
+        let package = metadata.packages.iter().find(|p| p.name == stage.package);
+        let package = package.ok_or_else(|| format!("the workspace has no `{}`", stage.package))?;
         let newest = newest_source(metadata, package, true);
-        for test in package.has_kind("test") {
+        for test in package.has_kind("test").filter(|t| t.name == EXERCISE_TEST) {
             let binary = built_test(&deps, &dep_infos, &metadata.workspace_root, test);
             let label = format!("{}/{}", package.name, test.name);
             found.push((label, freshness(binary.and_then(|b| modified(&b)), newest)));
         }
     }
-    found
+    Ok(found)
 }
 
 /// `(file stem, contents)` of each `.d` file in `deps`: read once, searched per test.
