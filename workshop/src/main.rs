@@ -15,8 +15,8 @@ struct Cli {
 enum Command {
     /// Check this machine is ready for the workshop (run it the day before).
     Doctor {
-        /// Build the release binaries and the test builds first (needs the network once),
-        /// so the room's first compile happens at home, not in the room.
+        /// First build every stage, the stress client and the exercise checks, exactly as
+        /// the book's commands will (needs the network once): no compiling in the room.
         #[arg(long)]
         prepare: bool,
     },
