@@ -13,7 +13,7 @@ use stress_client::compare::{
 use stress_client::duration::FlagDuration;
 use stress_client::expect::{self, ExpectationResult};
 use stress_client::garbage;
-use stress_client::load::{Load, LoadSpec, DEFAULT_USERS};
+use stress_client::load::{self, Load, LoadSpec, DEFAULT_USERS};
 use stress_client::outcome::Outcome;
 use stress_client::report::{self, JsonEnvelope, JsonRunBody};
 use stress_client::run::{self, LoadConfig, RunReport};
@@ -133,7 +133,7 @@ struct RunArgs {
     #[arg(long, default_value_t = DEFAULT_USERS, value_parser = parse_count)]
     users: NonZeroUsize,
     /// Seed of the load generator: the same seed and flags send the same requests in the same order.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = load::DEFAULT_SEED)]
     seed: u64,
     /// Per-request limit: connect + send + answer (e.g. 500ms, 1.5s, 2m; a bare number is seconds).
     #[arg(long, default_value_t = FlagDuration(run::DEFAULT_TIMEOUT))]
@@ -220,7 +220,7 @@ struct CompareArgs {
     #[arg(long, default_value_t = DEFAULT_USERS, value_parser = parse_count)]
     users: NonZeroUsize,
     /// Seed of the load generator: every row replays the same requests.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = load::DEFAULT_SEED)]
     seed: u64,
     /// Use the stage binaries in DIR (e.g. target/release) instead of running cargo build.
     #[arg(long, value_name = "DIR")]

@@ -36,6 +36,10 @@ pub const fn at_least_one(count: usize) -> NonZeroUsize {
 /// `--users`' default: enough distinct keys that stage 8's shards all get work.
 pub const DEFAULT_USERS: NonZeroUsize = at_least_one(100);
 
+/// `--seed`'s default: any fixed value does, as long as every tool that replays "the
+/// default load" (run, compare, the runner's predictions) uses the same one.
+pub const DEFAULT_SEED: u64 = 42;
+
 /// What determines a generated load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadSpec {

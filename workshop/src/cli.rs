@@ -61,9 +61,10 @@ pub enum Command {
         #[arg(long, value_name = "VALUE", allow_hyphen_values = true)]
         answer: Option<String>,
     },
-    /// The pre-flight: is this laptop ready for the workshop?
+    /// The pre-flight: is this laptop ready for the workshop? Run it the day before.
     Doctor {
-        /// Also build what the workshop needs (release and test builds).
+        /// First build every stage, the stress client and the exercise checks, exactly as
+        /// the book's commands will (needs the network once): no compiling in the room.
         #[arg(long)]
         prepare: bool,
     },

@@ -81,7 +81,7 @@ impl Default for CompareOptions {
             requests: None,
             concurrency: None,
             users: crate::load::DEFAULT_USERS,
-            seed: 42,
+            seed: crate::load::DEFAULT_SEED,
             bin_dir: None,
             progress: false,
         }

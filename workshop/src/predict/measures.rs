@@ -52,9 +52,9 @@ pub fn measure(name: &str) -> Option<&'static Measure> {
 /// The stress client's default burst: 5000 events from 100 users, 200 connections.
 fn default_burst() -> Load {
     Load::generate(&LoadSpec {
-        requests: 5000,
-        users: 100,
-        seed: 42,
+        requests: stress_client::run::DEFAULT_REQUESTS.get(),
+        users: stress_client::load::DEFAULT_USERS,
+        seed: stress_client::load::DEFAULT_SEED,
     })
 }
 
