@@ -435,6 +435,14 @@ session_client_garbage() {
     stop_quietly
 }
 
+# The handout's stage table is the stress client's catalogue, printed by `stages`: the
+# stage list is written once, in stress-client/src/catalogue.rs.
+session_handout() {
+    : >"$BLOCK"
+    run "cargo run --release -p stress-client -- stages"
+    emit handout/stages
+}
+
 session_measured_compare() {
     compare compare
     # The stress client's README quotes the table itself.
