@@ -466,7 +466,10 @@ fn flags_named(text: &str) -> Vec<(usize, String, Option<String>, String)> {
                 if package == "stress-client"
                     && subcommand.is_none()
                     && !word.starts_with('-')
-                    && matches!(*word, "run" | "garbage" | "compare" | "watch")
+                    && matches!(
+                        *word,
+                        "run" | "garbage" | "compare" | "watch" | "post" | "stages"
+                    )
                 {
                     subcommand = Some(word.to_string());
                     continue;
