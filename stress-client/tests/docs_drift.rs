@@ -16,7 +16,7 @@
 //! Run with `cargo test -p stress-client --test docs_drift`. After a banner changes on
 //! purpose, `DOCS_DRIFT=overwrite cargo test -p stress-client --test docs_drift` writes
 //! what the binaries print into the quoted blocks (review with `git diff`); the measured
-//! sessions around them are refreshed by `docs/regenerate.sh`.
+//! sessions around them are refreshed by `scripts/regenerate.sh`.
 //!
 //! The stage binaries live in other packages, so `CARGO_BIN_EXE_*` cannot name them: the
 //! test builds them with the same cargo, profile and target directory it was built with
@@ -384,7 +384,7 @@ fn quoted_banners_and_help_match_the_binaries() {
             }
             let fix = match &quote.session {
                 Some(name) => format!(
-                    "regenerate with `docs/regenerate.sh {}`",
+                    "regenerate with `scripts/regenerate.sh {}`",
                     name.split('/').next().unwrap_or(name)
                 ),
                 None => format!(
@@ -471,7 +471,10 @@ fn flags_named(text: &str) -> Vec<(usize, String, Option<String>, String)> {
                 if package == "stress-client"
                     && subcommand.is_none()
                     && !word.starts_with('-')
-                    && matches!(*word, "run" | "garbage" | "compare" | "watch")
+                    && matches!(
+                        *word,
+                        "run" | "garbage" | "compare" | "watch" | "post" | "stages"
+                    )
                 {
                     subcommand = Some(word.to_string());
                     continue;

@@ -1,29 +1,46 @@
 #!/usr/bin/env bash
-# docs/regenerate.sh: measure again every terminal session and every committed measurement
-# quoted in the READMEs and the book, and write the results back in place.
-#
-#   docs/regenerate.sh                  every session (takes several minutes; see --list)
-#   docs/regenerate.sh stage5 measured  only the sessions whose name starts with a word given
-#   docs/regenerate.sh --list           the sessions, with the files that quote each one
-#   docs/regenerate.sh --no-build ...   use the release binaries already built
-#
-# What it rewrites, and nothing else:
-#   - in README.md, */README.md and docs/src/*.md, the text between
-#       <!-- session: NAME -->   and   <!-- /session -->
-#     (a stamp line and a ```text block holding the commands and what they printed);
-#   - the files under docs/src/measured/ (stress-client compare --markdown/--json/--svg).
-#
-# Every session runs the release binaries on 127.0.0.1 with --addr 127.0.0.1:0 (a free port,
-# read from the first line the server prints) and shows the commands as a reader types them,
-# with the stage's default port (808N): the one thing normalised, so that every command in
-# the docs still works when copied. Silent clients are `stress-client run --idle N`; the
-# other tools are curl and the shell. Run it on a quiet machine: other work on the same
-# cores lowers every rate it measures. One exception to the above: lock-benchmark runs
-# `cargo bench -p stage8` twice (about 3 minutes) and writes tables, not a terminal.
+# scripts/regenerate.sh: measure again every terminal session and every committed measurement
+# quoted in the READMEs and the book, and write the results back in place. Runs on Linux and
+# macOS (bash 3.2 or later, perl, curl); `scripts/regenerate.sh --help` says how to use it.
+
+usage() {
+    cat <<'USAGE'
+Usage: scripts/regenerate.sh [--no-build] [--list] [SESSION-PREFIX...]
+
+  scripts/regenerate.sh                  every session (takes several minutes; see --list)
+  scripts/regenerate.sh stage5 measured  only the sessions whose name starts with a word given
+  scripts/regenerate.sh --list           the sessions, with the files that quote each one
+  scripts/regenerate.sh --no-build ...   use the release binaries already built
+
+What it rewrites, and nothing else:
+  - in README.md, */README.md and docs/src/*.md, the text between
+      <!-- session: NAME -->   and   <!-- /session -->
+    (a stamp line and a ```text block holding the commands and what they printed);
+  - the files under docs/src/measured/ (stress-client compare --markdown/--json/--svg).
+
+Every session runs the release binaries on 127.0.0.1 with --addr 127.0.0.1:0 (a free port,
+read from the first line the server prints) and shows the commands as a reader types them,
+with the stage's default port (808N): the one thing normalised, so that every command in
+the docs still works when copied. Silent clients are `stress-client run --idle N`; the
+other tools are curl and the shell. Run it on a quiet machine: other work on the same
+cores lowers every rate it measures. One exception to the above: lock-benchmark runs
+`cargo bench -p stage8` twice (about 3 minutes) and writes tables, not a terminal.
+USAGE
+}
+
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN=${CARGO_TARGET_DIR:-target}/release
+# target_dir: where cargo puts its builds, asked of cargo itself, so CARGO_TARGET_DIR, a
+# config file's build.target-dir and the default all give the same answer. The same
+# function is in every script of this folder.
+target_dir() {
+    cargo metadata --format-version 1 --no-deps |
+        perl -MJSON::PP -0ne 'print decode_json($_)->{target_directory}'
+}
+
+TARGET=$(target_dir)
+BIN=$TARGET/release
 WORK=$(mktemp -d)
 SERVER_PID=
 trap 'stop_quietly; rm -rf "$WORK"' EXIT
@@ -67,7 +84,8 @@ splice() {
     local name=$1 content=$2 found=0 doc
     # The stamp also says how to measure the block again, so a reader never has to hunt
     # for the command behind a number.
-    sed -i "1s|^\(Measured .*\)\$|\1 Regenerate: \`docs/regenerate.sh ${name%%/*}\`.|" "$content"
+    SESSION=${name%%/*} perl -pi -e \
+        's/^(Measured .*)$/$1 Regenerate: `scripts\/regenerate.sh $ENV{SESSION}`./ if $. == 1' "$content"
     for doc in "${DOC_FILES[@]}"; do
         grep -qF "<!-- session: $name -->" "$doc" || continue
         found=1
@@ -91,8 +109,8 @@ SERVER_OUT=$WORK/server.out
 shown() {
     local real_port=${ADDR##*:} shown_port=${SHOWN_ADDR##*:}
     # A terminal does not show the CR that ends each HTTP header line of `curl -i`.
-    sed -e "s/127\.0\.0\.1:$real_port\b/127.0.0.1:$shown_port/g" \
-        -e "s/127\.0\.0\.1 $real_port\b/127.0.0.1 $shown_port/g" -e 's/\r$//'
+    REAL=$real_port SHOWN=$shown_port perl -pe \
+        's/127\.0\.0\.1([: ])$ENV{REAL}\b/127.0.0.1$1$ENV{SHOWN}/g; s/\r$//'
 }
 
 # server PACKAGE DEFAULT_PORT [ARGS...]: start a stage, wait for its banner, and begin a
@@ -228,11 +246,12 @@ compare() {
         --markdown "$dir/$name.md" --json "$dir/$name.json" --svg "$dir/$name.svg" >/dev/null
     local absolute
     absolute=$(cd "$BIN" && pwd)
-    sed -i -e "s#$absolute#target/release#g" -e "s#$BIN#target/release#g" \
+    ABSOLUTE=$absolute BIN=$BIN perl -pi -e \
+        's/\Q$ENV{ABSOLUTE}\E/target\/release/g; s/\Q$ENV{BIN}\E/target\/release/g' \
         "$dir/$name.md" "$dir/$name.json" "$dir/$name.svg"
     # The book includes each table from its third line (the command that made it): the
     # stamp goes right after that command's block.
-    STAMP="$STAMP Regenerate: \`docs/regenerate.sh measured-$name\`." \
+    STAMP="$STAMP Regenerate: \`scripts/regenerate.sh measured-$name\`." \
         perl -0pi -e 's/\A(.*?```text\n.*?\n```\n)/$1\n$ENV{STAMP}\n/s' "$dir/$name.md"
     echo "    wrote $dir/$name.md, .json, .svg"
     WRITTEN=$((WRITTEN + 1))
@@ -288,28 +307,23 @@ session_stage3() {
     emit stage3/shutdown
 }
 
-# The stages with /stats: one event by hand, the default burst, the server's counters.
-# Parts: NAME/server; NAME/event (curl), NAME/burst (the stress client), NAME/stats, and
-# the combinations the docs quote as one block: NAME/run (event, burst),
-# NAME/burst-stats, NAME/run-stats (all three); NAME/shutdown.
+# The stages with /stats: the default burst on a fresh server, so that every count in its
+# server check is the burst's own (an event sent first would still be queued or running
+# when the burst starts, and each chapter would need a paragraph to explain one job too
+# many). Parts: NAME/server, NAME/burst (the stress client), NAME/stats, NAME/burst-stats
+# (both as one block) and NAME/shutdown.
 burst_session() {
     local name=$1 package=$2 port=$3
     shift 3
     server "$package" "$port"
     emit "$name/server"
-    # Stage 4's docs send the burst to a fresh server (its event has a session of its own).
-    [ "$package" = stage4 ] || run "curl -s -i $EVENT http://@ADDR@/events"
-    save event
     run "cargo run --release -p stress-client -- run http://@ADDR@${*:+ $*}"
     save burst
     run "curl -s http://@ADDR@/stats"
     save stats
-    emit_parts "$name/event" event
     emit_parts "$name/burst" burst
     emit_parts "$name/stats" stats
-    emit_parts "$name/run" event burst
     emit_parts "$name/burst-stats" burst stats
-    emit_parts "$name/run-stats" event burst stats
     stop
     emit "$name/shutdown"
 }
@@ -326,7 +340,7 @@ session_stage4_lock() {
     local loop="for a in 1 2 3; do curl -s -w \" %{time_total}s\\n\" $bob http://@ADDR@/events & done"
     server stage4 8084
     : >"$BLOCK"
-    run "curl -s -i $EVENT http://@ADDR@/events"
+    run "cargo run --release -p stress-client -- post http://@ADDR@ --user alice --action buy --amount 100"
     run_as "$loop
 curl -s http://@ADDR@/stats     # 0.3 s later" "$loop; sleep 0.3; curl -s http://@ADDR@/stats; echo; wait"
     emit stage4-lock/run
@@ -421,6 +435,14 @@ session_client_garbage() {
     stop_quietly
 }
 
+# The handout's stage table is the stress client's catalogue, printed by `stages`: the
+# stage list is written once, in stress-client/src/catalogue.rs.
+session_handout() {
+    : >"$BLOCK"
+    run "cargo run --release -p stress-client -- stages"
+    emit handout/stages
+}
+
 session_measured_compare() {
     compare compare
     # The stress client's README quotes the table itself.
@@ -456,38 +478,44 @@ session_stage3_timeouts() {
 }
 
 # Stage 8's README compares flag variants under the default burst: one row per fresh server,
-# the lock figures from /stats after the run. Each entry: LABEL|SERVER FLAGS|CLIENT FLAGS.
-STAGE8_FLAG_ROWS=(
-    'defaults||'
-    '`--map sharded`|--map sharded|'
-    '`--shards 1`|--shards 1|'
-    '`--map sharded --shards 1`|--map sharded --shards 1|'
-    'client `--users 1`||--users 1'
-    '`--capacity 100 --work-ms 100 --hold-ms 10`|--capacity 100 --work-ms 100 --hold-ms 10|'
+# the lock figures from /stats after the run. The rows are compare's own (`--variant`, one
+# server each), read back from its JSON; the hot-key row needs a second compare, because
+# `--users` is a client flag and applies to every row of a compare.
+STAGE8_FLAG_VARIANTS=(
+    --variant "8: --map sharded"
+    --variant "8: --shards 1"
+    --variant "8: --map sharded --shards 1"
+    --variant "8: --capacity 100 --work-ms 100 --hold-ms 10"
 )
 
+# flag_rows JSON CLIENT-FLAGS: one table row per row of a compare report. The label is the
+# variant's flags in a code span (smart punctuation would turn `--` into a dash).
+flag_rows() {
+    CLIENT=$2 perl -MJSON::PP -0ne '
+        for my $row (@{ decode_json($_)->{rows} }) {
+            my $c = $row->{check}; my $s = $c->{stats_after};
+            my @args = grep { $_ ne "--addr" && $_ !~ /^127\.0\.0\.1:/ } @{ $row->{plan}{args} };
+            my $label = @args ? "`@args`" : "defaults";
+            $label = "client `$ENV{CLIENT}`" if $ENV{CLIENT} ne "";
+            printf "| %s | %d | %d | %.1f | %.1f | %.0f%% | %d | %d | %d |\n", $label,
+                $s->{knobs}{shards}, $c->{server_accepted}, $c->{measured_jobs_per_sec},
+                $c->{model}{jobs_per_sec}, $c->{efficiency_percent}, $s->{lock_wait_us}{p50},
+                $s->{lock_wait_us}{p99}, $s->{peak_lock_holders};
+        }' "$1"
+}
+
 session_stage8_flags() {
-    local row label flags client report=$WORK/report.json rows=$WORK/rows
+    local rows=$WORK/rows
+    "$BIN/stress-client" compare --bin-dir "$BIN" --quiet --stages 8 "${STAGE8_FLAG_VARIANTS[@]}" \
+        --json "$WORK/flags.json" >/dev/null
+    "$BIN/stress-client" compare --bin-dir "$BIN" --quiet --stages 8 --users 1 \
+        --json "$WORK/hot-key.json" >/dev/null
     {
         echo '| flags (server / client) | shards | accepted | server jobs/s | model | efficiency | wait p50 µs | wait p99 µs | peak holders |'
         echo '|---|---:|---:|---:|---:|---:|---:|---:|---:|'
+        flag_rows "$WORK/flags.json" ""
+        flag_rows "$WORK/hot-key.json" "--users 1"
     } >"$rows"
-    # server writes its banner into $BLOCK: the rows are kept apart.
-    for row in "${STAGE8_FLAG_ROWS[@]}"; do
-        IFS='|' read -r label flags client <<<"$row"
-        # shellcheck disable=SC2086 # the flags are words
-        server stage8 8088 $flags
-        # shellcheck disable=SC2086
-        "$BIN/stress-client" run "http://$ADDR" $client --quiet --json "$report" >/dev/null || true
-        LABEL=$label perl -MJSON::PP -0ne '
-            my $c = decode_json($_)->{check}; my $s = $c->{stats_after};
-            printf "| %s | %d | %d | %.1f | %.1f | %.0f%% | %d | %d | %d |\n", $ENV{LABEL},
-                $s->{knobs}{shards}, $c->{server_accepted}, $c->{measured_jobs_per_sec},
-                $c->{model}{jobs_per_sec}, $c->{efficiency_percent}, $s->{lock_wait_us}{p50},
-                $s->{lock_wait_us}{p99}, $s->{peak_lock_holders}' "$report" >>"$rows"
-        echo "    $label"
-        stop_quietly
-    done
     local out=$WORK/emit
     { echo "$STAMP"; echo; cat "$rows"; } >"$out"
     splice stage8-flags/table "$out"
@@ -534,7 +562,7 @@ lock_table() {
 }
 
 session_lock_benchmark() {
-    local criterion=${CARGO_TARGET_DIR:-target}/criterion pass load at=() took=()
+    local criterion=$TARGET/criterion pass load at=() took=()
     load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime | sed 's/.*average[s]*: //')
     echo "    cargo bench -p stage8 --no-run (compiles the benchmark once)"
     cargo bench --locked -p stage8 --no-run 2>&1 | tail -1
@@ -603,7 +631,7 @@ main() {
         case $1 in
         --list) list; exit 0 ;;
         --no-build) build=0 ;;
-        -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) usage; exit 0 ;;
         -*) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
         *) wanted+=("$1") ;;
         esac
@@ -627,9 +655,8 @@ main() {
     local started=$SECONDS
     if [ "$build" = 1 ]; then
         echo "== cargo build --release (every stage and the stress client)"
-        cargo build --release --locked --bins \
-            -p stage1 -p stage2 -p stage3 -p stage4 -p stage5 -p stage6 -p stage7 -p stage8 \
-            -p stress-client
+        # Every binary of the workspace: the stages and the stress client, with no list here.
+        cargo build --release --locked --workspace --bins
     fi
     echo "== stamp: $STAMP"
     for name in "${chosen[@]}"; do

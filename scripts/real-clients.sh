@@ -1,22 +1,53 @@
 #!/usr/bin/env bash
-# Drives every stage with real HTTP clients and fails if any of them is not served.
-#
-#   stress-client/scripts/real-clients.sh            # debug builds, the ones `cargo test` made
-#   PROFILE=release stress-client/scripts/real-clients.sh
-#
-# For each stage it starts the binary on a free port (reading its `listening on` line) and
-# checks: curl in several styles (form and JSON bodies, HTTP/1.0, `Connection: close`, a
-# body large enough for `Expect: 100-continue`, two requests reusing one connection), the
-# stress client with keep-alive and with a connection per request, and wrk, ab and oha if
-# they are installed (`ab -l`: stage answers differ in length, which ab would count as failures). Slow stages run with `--work-ms 1` here: this checks that clients
-# and server understand each other, not how fast the server is.
+# scripts/real-clients.sh: drive every stage with real HTTP clients and fail if any of them
+# is not served. Runs on Linux and macOS (bash 3.2 or later, perl, curl); CI runs it on Linux.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+
+usage() {
+    cat <<'USAGE'
+Usage: scripts/real-clients.sh           debug builds, the ones `cargo test` made
+       PROFILE=release scripts/real-clients.sh
+
+For each stage it starts the binary on a free port (reading its `listening on` line) and
+checks: curl in several styles (form and JSON bodies, HTTP/1.0, `Connection: close`, a body
+large enough for `Expect: 100-continue`, two requests reusing one connection), the stress
+client with keep-alive and with a connection per request, and wrk, ab and oha if they are
+installed (`ab -l`: stage answers differ in length, which ab would count as failures).
+Slow stages run with `--work-ms 1` here: this checks that clients and server understand
+each other, not how fast the server is.
+USAGE
+}
+
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+"") ;;
+*) echo "unknown argument $1 (try --help)" >&2; exit 2 ;;
+esac
+cd "$(dirname "$0")/.."
+
+# target_dir: where cargo puts its builds, asked of cargo itself, so CARGO_TARGET_DIR, a
+# config file's build.target-dir and the default all give the same answer. The same
+# function is in every script of this folder.
+target_dir() {
+    cargo metadata --format-version 1 --no-deps |
+        perl -MJSON::PP -0ne 'print decode_json($_)->{target_directory}'
+}
 
 profile=${PROFILE:-debug}
-flag=(); [ "$profile" = release ] && flag=(--release)
-cargo build -q "${flag[@]}" --workspace --bins || exit 1
-bin=$(cargo metadata -q --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/$profile
+# An empty array is "unbound" to bash 3.2 under set -u, so the flag is a plain word.
+release_flag=
+[ "$profile" = release ] && release_flag=--release
+# shellcheck disable=SC2086 # empty or one word
+cargo build -q $release_flag --workspace --bins || exit 1
+bin=$(target_dir)/$profile
+
+# stage_packages: the workspace's stage packages (stage1 .. stage8), in order, read from
+# cargo rather than written here a second time.
+stage_packages() {
+    cargo metadata --format-version 1 --no-deps | perl -MJSON::PP -0ne '
+        print "$_\n" for sort { substr($a, 5) <=> substr($b, 5) }
+            grep { /^stage[0-9]+$/ } map { $_->{name} } @{ decode_json($_)->{packages} }'
+}
 
 failures=0
 work=$(mktemp -d)
@@ -38,8 +69,8 @@ big_event="{\"user\":\"alice\",\"action\":\"$(head -c 2000 /dev/zero | tr '\0' '
 padding=$(printf '%*s' 3000 '')
 big_body="${big_event%\}}$padding}"
 
-for stage in stage1 stage2 stage3 stage4 stage5 stage6 stage7 stage8; do
-    n=${stage:5:1}
+for stage in $(stage_packages); do
+    n=${stage#stage}
     args=(--addr 127.0.0.1:0)
     [ "$n" -ge 4 ] && args+=(--work-ms 1)
     "$bin/$stage" "${args[@]}" >"$work/$stage.out" 2>&1 &
@@ -68,7 +99,7 @@ for stage in stage1 stage2 stage3 stage4 stage5 stage6 stage7 stage8; do
         curl_status "curl Expect: 100-continue (3 KiB body)" $want -H 'Expect: 100-continue' --data-binary "$big_body" "$url/events"
         curl_status "curl lower-case header names" $want -H 'content-type: application/json' -d "$event" "$url/events"
         curl_status "curl bad JSON is a 400" 400 -d '{"user":' "$url/events"
-        if curl -sS -v --max-time 10 -d "$event" "$url/events" --next -d "$event" "$url/events" 2>&1 >/dev/null | grep -qi 're-using\|reusing'; then
+        if curl -sS -v --max-time 10 -d "$event" "$url/events" --next -d "$event" "$url/events" 2>&1 >/dev/null | grep -qiE 're-using|reusing'; then
             pass "curl reuses one keep-alive connection for two requests"
         else
             fail "curl keep-alive" "the second request did not reuse the connection"
@@ -96,7 +127,7 @@ for stage in stage1 stage2 stage3 stage4 stage5 stage6 stage7 stage8; do
     if command -v wrk >/dev/null; then
         printf 'wrk.method = "POST"\nwrk.body = %q\nwrk.headers["Content-Type"] = "application/json"\n' "$event" >"$work/post.lua"
         out=$(wrk -t1 -c4 -d1s -s "$work/post.lua" "$url$path" 2>&1)
-        if echo "$out" | grep -q 'Requests/sec' && ! echo "$out" | grep -q 'Socket errors: connect [1-9]\|read [1-9]'; then pass "wrk"; else fail "wrk" "$(echo "$out" | tail -n 4)"; fi
+        if echo "$out" | grep -q 'Requests/sec' && ! echo "$out" | grep -qE 'Socket errors: connect [1-9]|read [1-9]'; then pass "wrk"; else fail "wrk" "$(echo "$out" | tail -n 4)"; fi
     fi
     if command -v ab >/dev/null; then
         printf '%s' "$event" >"$work/event.json"
