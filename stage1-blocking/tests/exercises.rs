@@ -229,7 +229,8 @@ fn exercise_6_request_deadline() {
         not_done(
             "1.6",
             "a client that sends one short header line every 250 ms still held the \
-             server 5 s later: each line restarts a per-read timeout",
+             server 5 s later: nothing bounds a whole request (a per-read timeout \
+             restarts with every line)",
             "give each request one deadline, `READ_TIMEOUT` after it is accepted, and \
              before every read set the read timeout to the time that is left",
         );
