@@ -69,7 +69,10 @@ fn exercise_2_read_timeout() {
     expect_read_timeout_unchanged();
     let server = Server::start();
     let silent = watch_client(server.addr, b"");
-    let stalled = watch_client(server.addr, b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    let stalled = watch_client(
+        server.addr,
+        b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",
+    );
     let dripping = drip_client(server.addr);
 
     for (client, watched) in [
@@ -254,7 +257,9 @@ fn exercise_4_graceful_shutdown() {
 fn exercise_6_header_count() {
     let server = Server::start();
     let headers = |count: usize| -> String {
-        (0..count).map(|n| format!("X-Header-{n}: {n}\r\n")).collect()
+        (0..count)
+            .map(|n| format!("X-Header-{n}: {n}\r\n"))
+            .collect()
     };
     let most = format!(
         "POST / HTTP/1.1\r\n{}Content-Length: 2\r\n\r\nok",
@@ -271,8 +276,14 @@ fn exercise_6_header_count() {
 
     let too_many = format!("POST / HTTP/1.1\r\n{}", headers(MAX_HEADER_LINES + 1));
     for (what, request) in [
-        ("a complete request with 101 header lines", format!("{too_many}\r\n")),
-        ("a client that sent 101 header lines and then stopped", too_many),
+        (
+            "a complete request with 101 header lines",
+            format!("{too_many}\r\n"),
+        ),
+        (
+            "a client that sent 101 header lines and then stopped",
+            too_many,
+        ),
     ] {
         let answer = exchange(server.addr, request.as_bytes(), SLACK).unwrap_or_default();
         let first_line = answer.lines().next().unwrap_or_default();
