@@ -198,10 +198,13 @@ fn exercise_4_graceful_shutdown() {
     // Connections are accepted in arrival order, so once this one is answered the busy
     // client's connection has been accepted too.
     let probe = post(server.addr, "probe", Duration::ZERO, SLACK);
-    assert!(
-        matches!(probe, Some(ref answer) if answer.ends_with("\r\n\r\nprobe")),
-        "stage 2 does not echo a plain request any more: {probe:?}"
-    );
+    if !matches!(probe, Some(ref answer) if answer.ends_with("\r\n\r\nprobe")) {
+        not_done(
+            "2.4",
+            &format!("before shutdown, a plain request was answered {probe:?}"),
+            "keep serving requests as before; only shutdown changes",
+        );
+    }
 
     let stopped = Instant::now();
     server.stop.store(true, Ordering::SeqCst);
