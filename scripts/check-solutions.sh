@@ -87,6 +87,10 @@ for patch in "${patches[@]}"; do
     filter="exercise_${k}_"
     log="$logs/$folder-$name"
     step_start=$SECONDS
+    # A patch that builds on another exercise's solution says so in a line before its
+    # diff (`After: exercise_K.patch`); that solution is applied for both runs.
+    after="$(sed -n '1,/^diff --git/s/^After: \(exercise_[0-9]*\.patch\).*/\1/p' "$patch")"
+    [ -n "$after" ] && { git apply "$(dirname "$patch")/$after" || { echo "cannot apply $after"; exit 1; }; }
     without="$(run_check "$package" "$filter" "$log.without")"
     applies=no
     with=-
@@ -96,6 +100,10 @@ for patch in "${patches[@]}"; do
         applies=yes
         with="$(run_check "$package" "$filter" "$log.with")"
         git apply -R "$patch" || { echo "cannot revert $patch"; exit 1; }
+    fi
+    [ -n "$after" ] && { git apply -R "$(dirname "$patch")/$after" || { echo "cannot revert $after"; exit 1; }; }
+    if [ "$applies" = yes ]; then
+        :
     elif [ -n "$outside" ]; then
         applies="outside: $(echo "$outside" | tr '\n' ' ')"
     fi
