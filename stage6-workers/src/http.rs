@@ -13,6 +13,7 @@
 //! another ("request smuggling"). So every line of a head must end in CRLF, the target
 //! must be plain ASCII, and the body is framed by one unambiguous Content-Length.
 
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::io::{self, Write};
 use std::time::Duration;
@@ -76,8 +77,11 @@ pub struct Request {
 pub struct Response {
     pub status: u16,
     pub body: String,
-    /// `Allow` for 405, `Retry-After` for 503; static, so answering costs no allocation.
-    pub headers: &'static [(&'static str, &'static str)],
+    /// `Allow` for 405, `Retry-After` for 503. A value is a `Cow` because most are
+    /// constants (borrowed: no allocation per answer) but some are computed per answer
+    /// (owned), such as a `Retry-After` that depends on the queue. An empty `Vec` does
+    /// not allocate, so an answer without extra headers still costs nothing here.
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
 }
 
 /// The body of every error answer, so a client can branch on `reason` and a person can
@@ -97,7 +101,7 @@ impl Response {
         Response {
             status,
             body,
-            headers: &[],
+            headers: Vec::new(),
         }
     }
 
@@ -113,8 +117,19 @@ impl Response {
         )
     }
 
+    /// Adds headers whose values are constants.
     pub fn with_headers(mut self, headers: &'static [(&'static str, &'static str)]) -> Self {
-        self.headers = headers;
+        let constants = headers
+            .iter()
+            .map(|&(name, value)| (name, Cow::Borrowed(value)));
+        self.headers.extend(constants);
+        self
+    }
+
+    /// Adds one header whose value is computed for this answer, e.g.
+    /// `.with_header("Retry-After", seconds.to_string())`.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -129,7 +144,7 @@ impl Response {
             status_text(self.status),
             self.body.len()
         );
-        for (name, value) in self.headers {
+        for (name, value) in &self.headers {
             let _ = write!(out, "{name}: {value}\r\n");
         }
         // Said explicitly in both cases: HTTP/1.0 keep-alive clients (`ab -k`) only keep
