@@ -223,6 +223,14 @@ pub fn solution(repo: &Repo, id: &str, apply: bool) -> Outcome {
     let relative = relative.to_string_lossy();
     let checked = run(repo.git().args(["apply", "--check", &relative]))?;
     if !checked.status.success() {
+        if let Some(after) = exercise.after.as_deref() {
+            return Err(UserError::new(format!(
+                "the solution does not apply to your {folder}: exercise {} builds on \
+                 exercise {after}, so solve {after} first (or apply its solution with \
+                 `cargo run -p workshop -- solution {after} --apply`)",
+                exercise.id
+            )));
+        }
         return Err(UserError::new(format!(
             "the solution does not apply to your {folder}: your edits overlap it. Run \
              `cargo run -p workshop -- reset {}` first (it discards your changes), or read it \

@@ -29,11 +29,14 @@ impl Kind {
     }
 }
 
-/// How close a prediction must be: within max(relative × measured, absolute).
+/// How close a prediction must be: within max(relative × measured, absolute). Either may
+/// be left out (zero): a sleep-timed answer needs only an absolute margin.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tolerance {
+    #[serde(default)]
     pub relative: f64,
+    #[serde(default)]
     pub absolute: f64,
 }
 
@@ -50,6 +53,10 @@ pub struct Exercise {
     pub edit: Vec<String>,
     #[serde(default)]
     pub check: Option<String>,
+    /// A code exercise that builds on an earlier one of its stage: its check and solution
+    /// start from that exercise's solution, not from the stage's starting code.
+    #[serde(default)]
+    pub after: Option<String>,
     #[serde(default)]
     pub hints: Vec<String>,
     #[serde(default)]
@@ -171,9 +178,52 @@ impl Manifest {
             }
             validate_kind(exercise)?;
         }
-        Ok(Self {
+        let manifest = Self {
             exercises: file.exercise,
-        })
+        };
+        for exercise in &manifest.exercises {
+            manifest.validate_after(exercise)?;
+        }
+        Ok(manifest)
+    }
+
+    /// `after` names an earlier code exercise of the same stage, so a chain of solutions
+    /// can always be applied in id order.
+    fn validate_after(&self, exercise: &Exercise) -> Result<(), String> {
+        let Some(after) = exercise.after.as_deref() else {
+            return Ok(());
+        };
+        let bad = |why: &str| format!("exercise {}: after = {after:?} {why}", exercise.id);
+        let earlier = ExerciseId::parse(after).map_err(|_| bad("is not an id"))?;
+        let before = self
+            .exercises
+            .iter()
+            .find(|e| e.id() == earlier)
+            .ok_or_else(|| bad("names no exercise"))?;
+        if exercise.kind != Kind::Code || before.kind != Kind::Code {
+            return Err(bad("must join two code exercises"));
+        }
+        if earlier.stage != exercise.id().stage || earlier >= exercise.id() {
+            return Err(bad("must name an earlier exercise of the same stage"));
+        }
+        Ok(())
+    }
+
+    /// The solutions an exercise's check starts from, first to last: `after`'s own chain.
+    pub fn prerequisites<'a>(&'a self, exercise: &'a Exercise) -> Vec<&'a Exercise> {
+        let mut chain = Vec::new();
+        let mut current = exercise;
+        while let Some(after) = current.after.as_deref() {
+            match self.find(after) {
+                Ok(before) => {
+                    chain.push(before);
+                    current = before;
+                }
+                Err(_) => break,
+            }
+        }
+        chain.reverse();
+        chain
     }
 
     /// The exercise `text` names, or a sentence saying why there is none.
@@ -277,6 +327,29 @@ edit = ["stage6-workers/src/lib.rs"]
 check = "exercise_4_per_user_order"
 hints = ["one", "two"]
 "#;
+
+    /// 6.5 builds on 6.4, with `extra` appended to 6.5's entry.
+    fn chained(extra: &str) -> String {
+        format!(
+            "{CODE}\n[[exercise]]\nid = \"6.5\"\nkind = \"code\"\ntitle = \"t\"\n\
+             edit = [\"x\"]\ncheck = \"exercise_5_x\"\n{extra}\n"
+        )
+    }
+
+    #[test]
+    fn after_chains_code_exercises_of_one_stage_in_order() {
+        let manifest = Manifest::parse(&chained("after = \"6.4\"")).expect("valid");
+        let second = manifest.find("6.5").expect("listed");
+        let chain: Vec<&str> = manifest
+            .prerequisites(second)
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(chain, ["6.4"]);
+        for wrong in ["after = \"6.9\"", "after = \"6.5\"", "after = \"5.1\""] {
+            assert!(Manifest::parse(&chained(wrong)).is_err(), "{wrong}");
+        }
+    }
 
     #[test]
     fn a_code_exercise_derives_its_paths_from_the_catalogue() {

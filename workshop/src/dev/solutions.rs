@@ -101,7 +101,7 @@ fn prove_all(repo: &Repo, manifest: &Manifest, scratch: &Repo) -> Result<Vec<Str
     let mut defects = Vec::new();
     for exercise in manifest.exercises.iter().filter(|e| e.kind == Kind::Code) {
         let started = std::time::Instant::now();
-        let row = prove(scratch, exercise, &options)?;
+        let row = prove(scratch, manifest, exercise, &options)?;
         println!(
             "  {:<5} {:<60} {:>4} s",
             exercise.id,
@@ -119,8 +119,39 @@ fn prove_all(repo: &Repo, manifest: &Manifest, scratch: &Repo) -> Result<Vec<Str
     Ok(defects)
 }
 
-/// One exercise: fails without, applies inside its stage, passes with, reverts.
+/// One exercise: fails without, applies inside its stage, passes with, reverts. An
+/// exercise that builds on another (`after`) is proven on top of that one's solution.
 fn prove(
+    scratch: &Repo,
+    manifest: &Manifest,
+    exercise: &Exercise,
+    options: &CheckOptions,
+) -> Result<Option<String>, UserError> {
+    let prerequisites = manifest.prerequisites(exercise);
+    for before in &prerequisites {
+        let relative = before.solution().to_string_lossy().into_owned();
+        let applied = run(scratch.git().args(["apply", &relative]))?;
+        if !applied.status.success() {
+            return Ok(Some(format!(
+                "{relative}, which it builds on, does not apply: {}",
+                first_line(&String::from_utf8_lossy(&applied.stderr))
+            )));
+        }
+    }
+    let row = prove_on_top(scratch, exercise, options);
+    for before in prerequisites.iter().rev() {
+        let relative = before.solution().to_string_lossy().into_owned();
+        let reverted = run(scratch.git().args(["apply", "-R", &relative]))?;
+        if !reverted.status.success() {
+            return Err(UserError::new(format!(
+                "cannot revert {relative} in the scratch copy"
+            )));
+        }
+    }
+    row
+}
+
+fn prove_on_top(
     scratch: &Repo,
     exercise: &Exercise,
     options: &CheckOptions,
@@ -204,6 +235,18 @@ pub fn refresh(repo: &Repo, only: Option<&str>) -> Outcome {
                 "{folder} has uncommitted changes; commit or stash them first"
             )));
         }
+        // The steps this one builds on go into the index, so `git diff` below (working tree
+        // against the index) holds this step alone.
+        for before in manifest.prerequisites(exercise) {
+            let relative = before.solution().to_string_lossy().into_owned();
+            let applied = run(repo.git().args(["apply", "--index", &relative]))?;
+            if !applied.status.success() {
+                restore(repo, folder)?;
+                return Err(UserError::new(format!(
+                    "{relative}, which {patch} builds on, does not apply; refresh it first"
+                )));
+            }
+        }
         let plain = run(repo.git().args(["apply", &patch]))?;
         if !plain.status.success() {
             let merged = run(repo.git().args(["apply", "--3way", &patch]))?;
@@ -217,15 +260,22 @@ pub fn refresh(repo: &Repo, only: Option<&str>) -> Outcome {
                 )));
             }
         }
-        let diff = run(repo.git().args(["diff", "HEAD", "--", folder]))?;
+        let diff = run(repo.git().args(["diff", "--", folder]))?;
         std::fs::write(repo.path(&patch), &diff.stdout)
             .map_err(|e| UserError::new(format!("cannot write {patch}: {e}")))?;
-        run(repo.git().args(["checkout", "HEAD", "--", folder]))?;
-        run(repo.git().args(["clean", "-fdq", "--", folder]))?;
+        restore(repo, folder)?;
         println!("refreshed {patch}");
     }
     println!("prove the patches with `cargo run -p workshop -- dev check --only solutions`");
     Ok(verdict(true))
+}
+
+/// The stage folder, index and working tree, back to the commit.
+fn restore(repo: &Repo, folder: &str) -> Result<(), UserError> {
+    run(repo.git().args(["reset", "-q", "--", folder]))?;
+    run(repo.git().args(["checkout", "HEAD", "--", folder]))?;
+    run(repo.git().args(["clean", "-fdq", "--", folder]))?;
+    Ok(())
 }
 
 #[cfg(test)]
