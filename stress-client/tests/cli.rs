@@ -4,25 +4,9 @@
 
 mod support;
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
-use support::{EventsConfig, Loss};
-
-fn client(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stress-client"))
-        .args(args)
-        .output()
-        .expect("the freshly built binary runs")
-}
-
-async fn client_async(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        client(&refs)
-    })
-    .await
-    .expect("the blocking task finishes")
-}
+use support::{client, client_async, EventsConfig, Loss};
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()

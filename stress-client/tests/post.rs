@@ -1,26 +1,12 @@
 //! `stress-client post` and `stress-client stages` end to end: the binary as a child, a
 //! real stage 3 in-process on 127.0.0.1:0. Run with `cargo test -p stress-client --test post`.
 
+mod support;
+
 use std::future::pending;
-use std::process::{Command, Output};
 use stress_client::catalogue::STAGES;
+use support::{client, client_async};
 use tokio::net::TcpListener;
-
-fn client(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stress-client"))
-        .args(args)
-        .output()
-        .expect("the freshly built binary runs")
-}
-
-async fn client_async(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        client(&refs)
-    })
-    .await
-    .expect("the blocking task finishes")
-}
 
 async fn stage3_url() -> String {
     let listener = TcpListener::bind("127.0.0.1:0")

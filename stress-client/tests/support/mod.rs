@@ -15,6 +15,25 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+/// Runs the freshly built `stress-client` binary with `args` and waits for it.
+pub fn client(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_stress-client"))
+        .args(args)
+        .output()
+        .expect("the freshly built binary runs")
+}
+
+/// `client` off the async runtime, so an in-process server on the same runtime keeps
+/// answering while the binary talks to it.
+pub async fn client_async(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        client(&refs)
+    })
+    .await
+    .expect("the blocking task finishes")
+}
+
 #[derive(Clone, Debug)]
 pub struct EventsConfig {
     pub workers: usize,
