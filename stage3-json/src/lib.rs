@@ -17,6 +17,8 @@
 pub mod cli;
 pub mod event;
 pub mod http;
+pub mod platform;
+pub mod startup;
 
 use std::future::Future;
 use std::sync::Arc;

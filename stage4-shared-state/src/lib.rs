@@ -19,6 +19,8 @@ pub mod cli;
 pub mod event;
 pub mod http;
 pub mod ledger;
+pub mod platform;
+pub mod startup;
 pub mod stats;
 pub mod work;
 
@@ -294,7 +296,7 @@ fn stats(app: &App) -> Response {
         peak_busy_workers: counters.peak_busy_workers.load(Ordering::Relaxed),
         users: app.totals.users.load(Ordering::Relaxed),
         balance_total: app.totals.balance_total.load(Ordering::Relaxed),
-        rss_bytes: stats::resident_memory_bytes(),
+        rss_bytes: platform::resident_memory_bytes(),
         uptime_secs: app.started.elapsed().as_secs_f64(),
     };
     Response::json(200, &report)

@@ -21,6 +21,8 @@ pub mod cli;
 pub mod event;
 pub mod http;
 pub mod ledger;
+pub mod platform;
+pub mod startup;
 pub mod stats;
 pub mod work;
 
@@ -324,7 +326,7 @@ fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
         peak_busy_workers: counters.peak_busy_workers.load(Ordering::Relaxed),
         users: app.ledger.totals.users.load(Ordering::Relaxed),
         balance_total: app.ledger.totals.balance_total.load(Ordering::Relaxed),
-        rss_bytes: stats::resident_memory_bytes(),
+        rss_bytes: platform::resident_memory_bytes(),
         uptime_secs: app.started.elapsed().as_secs_f64(),
     };
     Response::json(200, &report)

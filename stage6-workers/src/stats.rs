@@ -62,12 +62,3 @@ pub struct Report<Knobs: Serialize> {
     pub rss_bytes: Option<u64>,
     pub uptime_secs: f64,
 }
-
-/// The process's resident memory, from `/proc/self/status` (Linux only; `None`
-/// elsewhere). Read on demand: it is for people watching a burst, not for the hot path.
-pub fn resident_memory_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}

@@ -24,6 +24,8 @@ pub mod cli;
 pub mod event;
 pub mod http;
 pub mod ledger;
+pub mod platform;
+pub mod startup;
 pub mod stats;
 pub mod work;
 
@@ -419,7 +421,7 @@ fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
         lock_hold_us,
         lock_holders: app.ledger.holders.load(Ordering::Relaxed),
         peak_lock_holders: app.ledger.peak_holders.load(Ordering::Relaxed),
-        rss_bytes: stats::resident_memory_bytes(),
+        rss_bytes: platform::resident_memory_bytes(),
         uptime_secs: app.started.elapsed().as_secs_f64(),
     };
     Response::json(200, &report)
