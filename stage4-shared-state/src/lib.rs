@@ -53,7 +53,7 @@ pub struct Config {
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
     /// How long a request may take to arrive, and an idle keep-alive connection may stay
-    /// open (e.g. 10s, 500ms).
+    /// open (e.g. 500ms, 1.5s, 2m; a bare number is seconds).
     #[arg(long, default_value = "10s", value_parser = cli::parse_duration)]
     #[serde(rename = "read_timeout_ms", serialize_with = "cli::as_millis")]
     pub read_timeout: Duration,
@@ -67,8 +67,9 @@ pub const MODEL_FORMULA: &str = "1000 / work_ms";
 
 impl Config {
     /// The most events per second this stage can process: one at a time, `work_ms` each.
-    pub fn model_jobs_per_sec(&self) -> f64 {
-        1000.0 / self.work_ms.max(1) as f64
+    /// `None` when `work_ms` is 0: nothing in the model then limits the rate.
+    pub fn model_jobs_per_sec(&self) -> Option<f64> {
+        (self.work_ms > 0).then(|| 1000.0 / self.work_ms as f64)
     }
 }
 

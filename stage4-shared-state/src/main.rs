@@ -38,7 +38,7 @@ async fn main() -> ExitCode {
     println!(
         "\nstage 4 · shared state: a lock held during slow work serializes everyone\n\
          knobs: --work-ms {work_ms}, --max-body {max_body} bytes, --read-timeout {timeout:?}\n\
-         model: {formula} = {model:.1} events/s, however many clients arrive together\n\
+         model: {formula} = {model}, however many clients arrive together\n\
          \n\
          try:\n  \
            curl -i -d '{{\"user\":\"alice\",\"action\":\"buy\",\"amount\":100}}' http://{addr}/events\n  \
@@ -50,7 +50,9 @@ async fn main() -> ExitCode {
         max_body = config.max_body,
         timeout = config.read_timeout,
         formula = stage::MODEL_FORMULA,
-        model = config.model_jobs_per_sec(),
+        model = config
+            .model_jobs_per_sec()
+            .map_or(String::from("no bound"), |model| format!("{model:.1} events/s")),
     );
     let summary = stage::run(listener, config, shutdown).await;
     println!(

@@ -46,8 +46,9 @@ pub struct Report<Knobs: Serialize> {
     pub stage: u8,
     pub name: &'static str,
     pub knobs: Knobs,
-    /// The most events per second this stage can process at these knobs.
-    pub model_jobs_per_sec: f64,
+    /// The most events per second this stage can process at these knobs; `None` (JSON
+    /// null) when nothing bounds it (work_ms = 0).
+    pub model_jobs_per_sec: Option<f64>,
     pub model_formula: &'static str,
     pub accepted: u64,
     pub rejected: u64,

@@ -7,12 +7,13 @@ mod support;
 use reqwest::header::{HeaderValue, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::Value;
+use std::num::NonZeroUsize;
 use support::{http, json_event, post_event, run, start, stats, url, wait_for_stats, Config};
 use tokio::net::TcpListener;
 
 fn config(capacity: usize, work_ms: u64) -> Config {
     Config {
-        capacity,
+        capacity: NonZeroUsize::new(capacity).expect("room for at least one event"),
         work_ms,
         ..Config::default()
     }

@@ -39,7 +39,7 @@ async fn main() -> ExitCode {
     println!(
         "\nstage 6 · workers: a pool multiplies throughput\n\
          knobs: --workers {workers}, --capacity {capacity}, --work-ms {work_ms}, --max-body {max_body} bytes, --read-timeout {timeout:?}\n\
-         model: {formula} = {model:.1} events/s; a burst gets about capacity + workers + model × (burst seconds − one job) accepted\n\
+         model: {formula} = {model}; a burst gets about capacity + workers + model × (burst seconds − one job) accepted\n\
          \n\
          try:\n  \
            curl -i -d '{{\"user\":\"alice\",\"action\":\"buy\",\"amount\":100}}' http://{addr}/events\n  \
@@ -53,7 +53,9 @@ async fn main() -> ExitCode {
         max_body = config.max_body,
         timeout = config.read_timeout,
         formula = stage::MODEL_FORMULA,
-        model = config.model_jobs_per_sec(),
+        model = config
+            .model_jobs_per_sec()
+            .map_or(String::from("no bound"), |model| format!("{model:.1} events/s")),
     );
     let summary = stage::run(listener, config, shutdown).await;
     println!(

@@ -7,13 +7,14 @@ mod support;
 use reqwest::header::{HeaderValue, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::Value;
+use std::num::NonZeroUsize;
 use support::{http, json_event, post_event, run, start, stats, url, wait_for_stats, Config};
 use tokio::net::TcpListener;
 
 fn config(workers: usize, capacity: usize, work_ms: u64) -> Config {
     Config {
-        workers,
-        capacity,
+        workers: NonZeroUsize::new(workers).expect("at least one worker"),
+        capacity: NonZeroUsize::new(capacity).expect("room for at least one event"),
         work_ms,
         ..Config::default()
     }

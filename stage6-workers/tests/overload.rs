@@ -8,6 +8,7 @@
 
 mod support;
 
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -22,9 +23,9 @@ const CAPACITY: usize = 50;
 /// burst overloads it many times over.
 fn config() -> Config {
     Config {
-        capacity: CAPACITY,
+        capacity: NonZeroUsize::new(CAPACITY).expect("room for at least one event"),
         work_ms: 2,
-        workers: 4,
+        workers: NonZeroUsize::new(4).expect("at least one worker"),
         ..Config::default()
     }
 }

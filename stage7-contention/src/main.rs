@@ -40,7 +40,7 @@ async fn main() -> ExitCode {
     println!(
         "\nstage 7 · contention: one hot lock caps the whole pool\n\
          knobs: --workers {workers}, --capacity {capacity}, --work-ms {work_ms}, --hold-ms {hold_ms}, --max-body {max_body} bytes, --read-timeout {timeout:?}\n\
-         model: {formula} = {model:.1} events/s; a burst gets about capacity + workers + model × (burst seconds − one job) accepted\n\
+         model: {formula} = {model} ({lock}); a burst gets about capacity + workers + model × (burst seconds − one job) accepted\n\
          \n\
          try:\n  \
            curl -i -d '{{\"user\":\"alice\",\"action\":\"buy\",\"amount\":100}}' http://{addr}/events\n  \
@@ -55,7 +55,12 @@ async fn main() -> ExitCode {
         max_body = config.max_body,
         timeout = config.read_timeout,
         formula = stage::MODEL_FORMULA,
-        model = config.model_jobs_per_sec(),
+        model = config
+            .model_jobs_per_sec()
+            .map_or(String::from("no bound"), |model| format!("{model:.1} events/s")),
+        lock = config
+            .model_lock_jobs_per_sec()
+            .map_or(String::from("no lock bound"), |lock| format!("lock bound {lock:.1} events/s")),
     );
     let summary = stage::run(listener, config, shutdown).await;
     println!(

@@ -7,6 +7,7 @@ mod support;
 use reqwest::header::{HeaderValue, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::Value;
+use std::num::NonZeroUsize;
 use support::{
     event, http, json_event, post_event, run, start, stats, url, wait_for_stats, Client, Config,
 };
@@ -14,8 +15,8 @@ use tokio::net::TcpListener;
 
 fn config(workers: usize, capacity: usize, work_ms: u64) -> Config {
     Config {
-        workers,
-        capacity,
+        workers: NonZeroUsize::new(workers).expect("at least one worker"),
+        capacity: NonZeroUsize::new(capacity).expect("room for at least one event"),
         work_ms,
         hold_ms: 0,
         ..Config::default()

@@ -10,7 +10,7 @@ use stage8 as stage;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 /// Stage 8: the worker pool on a sharded map. Writers to different keys run in parallel.
 #[derive(Parser)]
@@ -30,6 +30,9 @@ struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let Args { addr, config, stop } = Args::parse();
+    let mut config = config;
+    // The shards the ledger will really build (DashMap rounds up), as `/stats` will show.
+    config.shards = stage::ledger::shard_count(config.map, config.shards);
     let (listener, addr, shutdown) = match stage::startup::start(addr, &stop) {
         Ok(started) => started,
         Err(message) => {
@@ -40,7 +43,7 @@ async fn main() -> ExitCode {
     println!(
         "\nstage 8 · sharding: split the lock, and writers to different keys run in parallel\n\
          knobs: --map {map} --shards {shards}, --workers {workers}, --capacity {capacity}, --work-ms {work_ms}, --hold-ms {hold_ms}, --max-body {max_body} bytes, --read-timeout {timeout:?}\n\
-         model: {formula} = {model:.1} events/s; a burst gets about capacity + workers + model × (burst seconds − one job) accepted\n\
+         model: {formula} = {model} ({lock}); a burst gets about capacity + workers + model × (burst seconds − one job) accepted\n\
          \n\
          try:\n  \
            curl -i -d '{{\"user\":\"alice\",\"action\":\"buy\",\"amount\":100}}' http://{addr}/events\n  \
@@ -48,8 +51,8 @@ async fn main() -> ExitCode {
            cargo run --release -p stress-client -- run http://{addr}\n\
          \n\
          Ctrl-C stops accepting, applies every queued event, then exits.",
-        map = format!("{:?}", config.map).to_lowercase(),
-        shards = stage::ledger::shard_count(config.map, config.shards),
+        map = config.map.to_possible_value().map_or_else(String::new, |value| value.get_name().to_owned()),
+        shards = config.shards,
         workers = config.workers,
         capacity = config.capacity,
         work_ms = config.work_ms,
@@ -57,7 +60,12 @@ async fn main() -> ExitCode {
         max_body = config.max_body,
         timeout = config.read_timeout,
         formula = stage::MODEL_FORMULA,
-        model = config.model_jobs_per_sec(),
+        model = config
+            .model_jobs_per_sec()
+            .map_or(String::from("no bound"), |model| format!("{model:.1} events/s")),
+        lock = config
+            .model_lock_jobs_per_sec()
+            .map_or(String::from("no lock bound"), |lock| format!("lock bound {lock:.1} events/s")),
     );
     let summary = stage::run(listener, config, shutdown).await;
     println!(

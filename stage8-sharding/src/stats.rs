@@ -1,6 +1,7 @@
 //! The numbers behind `GET /stats`: counters every request updates, and the report the
 //! stress client and the tests read.
 
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -49,11 +50,15 @@ pub struct Report<Knobs: Serialize> {
     pub stage: u8,
     pub name: &'static str,
     pub knobs: Knobs,
-    /// The most events per second this stage can process at these knobs.
-    pub model_jobs_per_sec: f64,
+    /// The most events per second this stage can process at these knobs; `None` (JSON
+    /// null) when nothing bounds it (work_ms + hold_ms = 0).
+    pub model_jobs_per_sec: Option<f64>,
     pub model_formula: &'static str,
+    /// What the balances lock alone lets through; `None` (JSON null) with hold_ms = 0,
+    /// when there is no lock bound.
+    pub model_lock_jobs_per_sec: Option<f64>,
     /// The bound when every event is for one user, so clients need not know the stage.
-    pub model_hot_key_jobs_per_sec: f64,
+    pub model_hot_key_jobs_per_sec: Option<f64>,
     pub model_hot_key_formula: &'static str,
     pub accepted: u64,
     pub rejected: u64,
@@ -104,8 +109,8 @@ struct WaitAndHold {
 }
 
 impl LockTimes {
-    pub fn new(workers: usize) -> Self {
-        let per_worker = (0..workers.max(1))
+    pub fn new(workers: NonZeroUsize) -> Self {
+        let per_worker = (0..workers.get())
             .map(|_| {
                 Mutex::new(WaitAndHold {
                     wait: new_histogram(),

@@ -8,6 +8,7 @@ use reqwest::header::{HeaderValue, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde_json::Value;
 use stage8::ledger::MapKind;
+use std::num::NonZeroUsize;
 use support::{
     event, http, json_event, post_event, run, start, stats, url, wait_for_stats, Client, Config,
 };
@@ -17,8 +18,8 @@ use tokio::net::TcpListener;
 
 fn config(workers: usize, capacity: usize, work_ms: u64) -> Config {
     Config {
-        workers,
-        capacity,
+        workers: NonZeroUsize::new(workers).expect("at least one worker"),
+        capacity: NonZeroUsize::new(capacity).expect("room for at least one event"),
         work_ms,
         hold_ms: 0,
         ..Config::default()
@@ -29,7 +30,7 @@ fn contended(map: MapKind, workers: usize, hold_ms: u64) -> Config {
     Config {
         hold_ms,
         map,
-        shards: 64,
+        shards: NonZeroUsize::new(64).expect("64 is not zero"),
         ..config(workers, 1000, 0)
     }
 }
@@ -205,7 +206,7 @@ async fn shutdown_applies_every_queued_event() {
 #[tokio::test]
 async fn one_shard_is_stage_sevens_single_lock_again() {
     let addr = start(Config {
-        shards: 1,
+        shards: NonZeroUsize::MIN,
         ..contended(MapKind::Sharded, 8, 5)
     })
     .await;
