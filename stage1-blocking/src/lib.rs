@@ -9,6 +9,8 @@
 //! says nothing parks the only thread inside `read`, and because there are no timeouts
 //! it stays parked for as long as that client likes. Nobody else is served.
 
+pub mod platform;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;

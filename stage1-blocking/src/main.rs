@@ -18,6 +18,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let file_limit_note = stage1::platform::raise_open_file_limit();
     let listener = match TcpListener::bind(args.addr) {
         Ok(listener) => listener,
         Err(err) => {
@@ -37,6 +38,9 @@ fn main() -> ExitCode {
         }
     };
     println!("listening on http://{addr}");
+    if let Some(note) = file_limit_note {
+        println!("{note}");
+    }
     println!(
         "\nstage 1 · blocking: one thread, blocking reads, no timeouts\n\
          model: one client at a time; the next waits until the current one is finished\n\

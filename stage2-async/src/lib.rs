@@ -9,6 +9,9 @@
 //! still a single thread (`current_thread` runtime): this is concurrency, not
 //! parallelism, and it is enough because an idle client needs no CPU at all.
 
+pub mod platform;
+pub mod startup;
+
 use std::future::Future;
 use std::io;
 use std::time::Duration;

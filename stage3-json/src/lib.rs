@@ -17,6 +17,8 @@
 pub mod cli;
 pub mod event;
 pub mod http;
+pub mod platform;
+pub mod startup;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,7 +45,7 @@ pub struct Config {
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
     /// How long a request may take to arrive, and an idle keep-alive connection may stay
-    /// open (e.g. 10s, 500ms).
+    /// open (e.g. 500ms, 1.5s, 2m; a bare number is seconds).
     #[arg(long, default_value = "10s", value_parser = cli::parse_duration)]
     pub read_timeout: Duration,
 }

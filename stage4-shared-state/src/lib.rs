@@ -19,6 +19,8 @@ pub mod cli;
 pub mod event;
 pub mod http;
 pub mod ledger;
+pub mod platform;
+pub mod startup;
 pub mod stats;
 pub mod work;
 
@@ -51,7 +53,7 @@ pub struct Config {
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
     /// How long a request may take to arrive, and an idle keep-alive connection may stay
-    /// open (e.g. 10s, 500ms).
+    /// open (e.g. 500ms, 1.5s, 2m; a bare number is seconds).
     #[arg(long, default_value = "10s", value_parser = cli::parse_duration)]
     #[serde(rename = "read_timeout_ms", serialize_with = "cli::as_millis")]
     pub read_timeout: Duration,
@@ -65,8 +67,9 @@ pub const MODEL_FORMULA: &str = "1000 / work_ms";
 
 impl Config {
     /// The most events per second this stage can process: one at a time, `work_ms` each.
-    pub fn model_jobs_per_sec(&self) -> f64 {
-        1000.0 / self.work_ms.max(1) as f64
+    /// `None` when `work_ms` is 0: nothing in the model then limits the rate.
+    pub fn model_jobs_per_sec(&self) -> Option<f64> {
+        (self.work_ms > 0).then(|| 1000.0 / self.work_ms as f64)
     }
 }
 
@@ -294,7 +297,7 @@ fn stats(app: &App) -> Response {
         peak_busy_workers: counters.peak_busy_workers.load(Ordering::Relaxed),
         users: app.totals.users.load(Ordering::Relaxed),
         balance_total: app.totals.balance_total.load(Ordering::Relaxed),
-        rss_bytes: stats::resident_memory_bytes(),
+        rss_bytes: platform::resident_memory_bytes(),
         uptime_secs: app.started.elapsed().as_secs_f64(),
     };
     Response::json(200, &report)

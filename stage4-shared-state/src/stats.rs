@@ -46,8 +46,9 @@ pub struct Report<Knobs: Serialize> {
     pub stage: u8,
     pub name: &'static str,
     pub knobs: Knobs,
-    /// The most events per second this stage can process at these knobs.
-    pub model_jobs_per_sec: f64,
+    /// The most events per second this stage can process at these knobs; `None` (JSON
+    /// null) when nothing bounds it (work_ms = 0).
+    pub model_jobs_per_sec: Option<f64>,
     pub model_formula: &'static str,
     pub accepted: u64,
     pub rejected: u64,
@@ -63,13 +64,4 @@ pub struct Report<Knobs: Serialize> {
     pub balance_total: i64,
     pub rss_bytes: Option<u64>,
     pub uptime_secs: f64,
-}
-
-/// The process's resident memory, from `/proc/self/status` (Linux only; `None`
-/// elsewhere). Read on demand: it is for people watching a burst, not for the hot path.
-pub fn resident_memory_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }

@@ -21,10 +21,13 @@ pub mod cli;
 pub mod event;
 pub mod http;
 pub mod ledger;
+pub mod platform;
+pub mod startup;
 pub mod stats;
 pub mod work;
 
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,7 +56,7 @@ pub struct Config {
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
     /// How long a request may take to arrive, and an idle keep-alive connection may stay
-    /// open (e.g. 10s, 500ms).
+    /// open (e.g. 500ms, 1.5s, 2m; a bare number is seconds).
     #[arg(long, default_value = "10s", value_parser = cli::parse_duration)]
     #[serde(rename = "read_timeout_ms", serialize_with = "cli::as_millis")]
     pub read_timeout: Duration,
@@ -61,8 +64,8 @@ pub struct Config {
     #[arg(long, default_value_t = 500)]
     pub work_ms: u64,
     /// How many accepted events may wait for the worker; when full, new events get 503.
-    #[arg(long, default_value_t = 100, value_parser = cli::at_least_one)]
-    pub capacity: usize,
+    #[arg(long, default_value = "100", value_parser = cli::at_least_one)]
+    pub capacity: NonZeroUsize,
 }
 
 /// The throughput model of this stage, printed in the banner and served in `/stats`.
@@ -70,8 +73,8 @@ pub const MODEL_FORMULA: &str = "1000 / work_ms";
 
 impl Config {
     /// The most events per second this stage can process: one worker, `work_ms` each.
-    pub fn model_jobs_per_sec(&self) -> f64 {
-        1000.0 / self.work_ms.max(1) as f64
+    pub fn model_jobs_per_sec(&self) -> Option<f64> {
+        (self.work_ms > 0).then(|| 1000.0 / self.work_ms as f64)
     }
 }
 
@@ -138,7 +141,7 @@ pub async fn run(
     });
     // The queue between the request path and the worker. Bounded: its capacity is the
     // promise of how much accepted-but-unfinished work we are willing to hold.
-    let (queue, jobs) = mpsc::channel(config.capacity.max(1));
+    let (queue, jobs) = mpsc::channel(config.capacity.get());
     let worker = tokio::spawn(work(Arc::clone(&app), jobs));
     // Connections wait on this between requests: `true` means "close instead of
     // waiting for another request". A watch channel, because every connection needs
@@ -318,13 +321,13 @@ fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
         invalid: counters.invalid.load(Ordering::Relaxed),
         processed: counters.processed.load(Ordering::Relaxed),
         queue_depth: queued(queue),
-        capacity: Some(app.config.capacity as u64),
+        capacity: Some(app.config.capacity.get() as u64),
         workers: 1,
         busy_workers: counters.busy_workers.load(Ordering::Relaxed),
         peak_busy_workers: counters.peak_busy_workers.load(Ordering::Relaxed),
         users: app.ledger.totals.users.load(Ordering::Relaxed),
         balance_total: app.ledger.totals.balance_total.load(Ordering::Relaxed),
-        rss_bytes: stats::resident_memory_bytes(),
+        rss_bytes: platform::resident_memory_bytes(),
         uptime_secs: app.started.elapsed().as_secs_f64(),
     };
     Response::json(200, &report)

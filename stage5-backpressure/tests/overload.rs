@@ -6,6 +6,7 @@
 //! burst keeps the same promise: the `Summary` that `run` returns holds every accepted
 //! event and no other.
 
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ const CAPACITY: usize = 50;
 /// A small queue and short work, so a CI-sized burst overloads it many times over.
 fn config() -> Config {
     Config {
-        capacity: CAPACITY,
+        capacity: NonZeroUsize::new(CAPACITY).expect("room for at least one event"),
         work_ms: 1,
         ..Config::default()
     }

@@ -6,6 +6,7 @@
 //! burst keeps the same promise: the `Summary` that `run` returns holds every accepted
 //! event and no other.
 
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -21,9 +22,9 @@ const CAPACITY: usize = 50;
 /// burst overloads it many times over.
 fn config() -> Config {
     Config {
-        capacity: CAPACITY,
+        capacity: NonZeroUsize::new(CAPACITY).expect("room for at least one event"),
         work_ms: 2,
-        workers: 4,
+        workers: NonZeroUsize::new(4).expect("at least one worker"),
         ..Config::default()
     }
 }

@@ -56,7 +56,7 @@ pub struct LockTiming {
     pub hold: Duration,
 }
 
-/// Every balance behind one lock, plus the totals and a gauge of who holds the lock.
+/// Every balance, plus the totals and a gauge of who holds a lock.
 #[derive(Default)]
 pub struct Ledger {
     /// All balances behind a single std mutex: every worker, whatever user it updates,
@@ -74,37 +74,24 @@ pub struct Ledger {
 
 impl Ledger {
     // ANCHOR: ledger_apply
-    /// Applies `event`, keeping the lock for at least `hold`, and reports what the lock
-    /// cost. Returns the user's new balance.
-    pub fn apply(&self, event: Event, hold: Duration) -> (i64, LockTiming) {
-        self.locked(
-            || self.balances.lock().unwrap_or_else(PoisonError::into_inner),
-            hold,
-            |balances| self.totals.apply(balances, event),
-        )
-    }
-    // ANCHOR_END: ledger_apply
-
     // ANCHOR: locked
-    /// Takes a lock with `acquire`, holds it for `hold` plus the time `update` takes,
-    /// and measures both the wait and the hold.
+    /// Applies `event`, keeping the lock for at least `hold`, and reports what the lock
+    /// cost: the wait and the hold. Returns the user's new balance.
     ///
     /// `hold` simulates work that genuinely needs the lock (checking a limit across
     /// accounts, writing an audit record). It is a blocking sleep on purpose: workers run
     /// on threads of their own, and a std guard must never be held across `.await`.
-    fn locked<Guard>(
-        &self,
-        acquire: impl FnOnce() -> Guard,
-        hold: Duration,
-        update: impl FnOnce(&mut Guard) -> i64,
-    ) -> (i64, LockTiming) {
+    pub fn apply(&self, event: Event, hold: Duration) -> (i64, LockTiming) {
         let asked = Instant::now();
-        let mut guard = acquire();
+        // A panic while holding the lock would poison it; every update is a single
+        // assignment, so the map is consistent even then, and we keep using it rather
+        // than fail every later event.
+        let mut guard = self.balances.lock().unwrap_or_else(PoisonError::into_inner);
         let acquired = Instant::now();
         self.enter();
 
         thread::sleep(hold);
-        let balance = update(&mut guard);
+        let balance = self.totals.apply(&mut guard, event);
 
         // Leave the gauge before the guard goes, so it can never count two holders.
         self.holders.fetch_sub(1, Ordering::Relaxed);
@@ -116,6 +103,7 @@ impl Ledger {
         (balance, timing)
     }
     // ANCHOR_END: locked
+    // ANCHOR_END: ledger_apply
 
     fn enter(&self) {
         let holders = self.holders.fetch_add(1, Ordering::Relaxed) + 1;

@@ -24,10 +24,13 @@ pub mod cli;
 pub mod event;
 pub mod http;
 pub mod ledger;
+pub mod platform;
+pub mod startup;
 pub mod stats;
 pub mod work;
 
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
@@ -60,7 +63,7 @@ pub struct Config {
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
     /// How long a request may take to arrive, and an idle keep-alive connection may stay
-    /// open (e.g. 10s, 500ms).
+    /// open (e.g. 500ms, 1.5s, 2m; a bare number is seconds).
     #[arg(long, default_value = "10s", value_parser = cli::parse_duration)]
     #[serde(rename = "read_timeout_ms", serialize_with = "cli::as_millis")]
     pub read_timeout: Duration,
@@ -68,11 +71,11 @@ pub struct Config {
     #[arg(long, default_value_t = 100)]
     pub work_ms: u64,
     /// How many accepted events may wait for a worker; when full, new events get 503.
-    #[arg(long, default_value_t = 100, value_parser = cli::at_least_one)]
-    pub capacity: usize,
+    #[arg(long, default_value = "100", value_parser = cli::at_least_one)]
+    pub capacity: NonZeroUsize,
     /// How many workers take events off the queue, each on its own thread.
-    #[arg(long, default_value_t = 16, value_parser = cli::at_least_one)]
-    pub workers: usize,
+    #[arg(long, default_value = "16", value_parser = cli::at_least_one)]
+    pub workers: NonZeroUsize,
     /// Simulated work per event done while holding the balances lock, in milliseconds.
     #[arg(long, default_value_t = 10)]
     pub hold_ms: u64,
@@ -87,12 +90,23 @@ pub const MODEL_FORMULA: &str = "min(workers × 1000 / (work_ms + hold_ms), 1000
 
 impl Config {
     /// The most events per second this stage can process: what the workers could do
-    /// in parallel, or what the lock lets through one at a time, whichever is less.
-    pub fn model_jobs_per_sec(&self) -> f64 {
-        let per_job_ms = (self.work_ms + self.hold_ms).max(1) as f64;
-        let workers_bound = self.workers.max(1) as f64 * 1000.0 / per_job_ms;
-        let lock_bound = 1000.0 / self.hold_ms.max(1) as f64;
-        workers_bound.min(lock_bound)
+    /// in parallel, or what the lock lets through, whichever is less.
+    /// `None` when work_ms + hold_ms = 0: nothing in the model then limits the rate.
+    pub fn model_jobs_per_sec(&self) -> Option<f64> {
+        let per_job_ms = self.work_ms + self.hold_ms;
+        let workers_bound =
+            (per_job_ms > 0).then(|| self.workers.get() as f64 * 1000.0 / per_job_ms as f64);
+        // A lock bound implies hold_ms > 0, so a workers bound always exists beside it.
+        workers_bound.map(|bound| {
+            self.model_lock_jobs_per_sec()
+                .map_or(bound, |lock| bound.min(lock))
+        })
+    }
+
+    /// What the lock lets through: one holder at a time, `hold_ms` each.
+    /// `None` when hold_ms = 0: a lock held for no time bounds nothing.
+    pub fn model_lock_jobs_per_sec(&self) -> Option<f64> {
+        (self.hold_ms > 0).then(|| 1000.0 / self.hold_ms as f64)
     }
 }
 
@@ -162,7 +176,7 @@ pub async fn run(
     });
     // The queue between the request path and the worker. Bounded: its capacity is the
     // promise of how much accepted-but-unfinished work we are willing to hold.
-    let (queue, jobs) = mpsc::channel(config.capacity.max(1));
+    let (queue, jobs) = mpsc::channel(config.capacity.get());
     let workers = start_workers(&app, Arc::new(tokio::sync::Mutex::new(jobs)));
     // Connections wait on this between requests: `true` means "close instead of
     // waiting for another request". A watch channel, because every connection needs
@@ -327,7 +341,7 @@ fn accept_event(app: &App, queue: &mpsc::Sender<Event>, body: &[u8]) -> Response
 /// thread needs a runtime of its own because the work awaits (`work::slow_call` here, a
 /// network call in real life).
 fn start_workers(app: &Arc<App>, jobs: SharedJobs) -> Vec<thread::JoinHandle<()>> {
-    (0..app.config.workers.max(1))
+    (0..app.config.workers.get())
         .filter_map(|id| {
             let app = Arc::clone(app);
             let jobs = Arc::clone(&jobs);
@@ -404,13 +418,14 @@ fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
         knobs: &app.config,
         model_jobs_per_sec: app.config.model_jobs_per_sec(),
         model_formula: MODEL_FORMULA,
+        model_lock_jobs_per_sec: app.config.model_lock_jobs_per_sec(),
         accepted: counters.accepted.load(Ordering::Relaxed),
         rejected: counters.rejected.load(Ordering::Relaxed),
         invalid: counters.invalid.load(Ordering::Relaxed),
         processed,
         queue_depth: queued(queue),
-        capacity: Some(app.config.capacity as u64),
-        workers: app.config.workers as u64,
+        capacity: Some(app.config.capacity.get() as u64),
+        workers: app.config.workers.get() as u64,
         busy_workers: counters.busy_workers.load(Ordering::Relaxed),
         peak_busy_workers: counters.peak_busy_workers.load(Ordering::Relaxed),
         users: app.ledger.totals.users.load(Ordering::Relaxed),
@@ -419,7 +434,7 @@ fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
         lock_hold_us,
         lock_holders: app.ledger.holders.load(Ordering::Relaxed),
         peak_lock_holders: app.ledger.peak_holders.load(Ordering::Relaxed),
-        rss_bytes: stats::resident_memory_bytes(),
+        rss_bytes: platform::resident_memory_bytes(),
         uptime_secs: app.started.elapsed().as_secs_f64(),
     };
     Response::json(200, &report)

@@ -57,7 +57,7 @@ async fn exercise_5_count_lock_waiters() {
                  `peak_lock_waiters` is {peak}"
             ),
             "raise the gauge before asking for the lock and lower it once the lock is \
-             yours, in `Ledger::locked`: then three workers are seen waiting behind the \
+             yours, in `Ledger::apply`: then three workers are seen waiting behind the \
              fourth",
         );
     }
@@ -124,7 +124,7 @@ async fn exercise_7_hold_outside_the_lock() {
                  busy with nobody holding the lock in {seen} samples (every 50 ms): the \
                  hold still happens under the lock, one worker at a time"
             ),
-            "in `Ledger::locked`, sleep `hold` before asking for the lock, so the lock is \
+            "in `Ledger::apply`, sleep `hold` before asking for the lock, so the lock is \
              held only for the update",
         );
     }

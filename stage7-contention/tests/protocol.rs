@@ -55,9 +55,11 @@ async fn stats_has_the_fields_the_stress_client_reads() {
     assert!(stats["lock_wait_us"]["p99"].is_number());
     assert_eq!(stats["knobs"]["work_ms"], 0);
     assert_eq!(stats["model_jobs_per_sec"], 100.0, "the lock bound");
+    assert_eq!(stats["model_lock_jobs_per_sec"], 100.0, "1000 / 10 ms");
     assert_eq!(stats["capacity"], 100);
     for field in [
         "model_jobs_per_sec",
+        "model_lock_jobs_per_sec",
         "accepted",
         "rejected",
         "invalid",

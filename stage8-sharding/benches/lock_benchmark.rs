@@ -153,7 +153,7 @@ impl SharedBalances for DashMap<String, i64> {
     const NAME: &'static str = "dashmap";
 
     fn with_users(users: &[String]) -> Self {
-        let map = DashMap::with_shard_amount(stage8::default_shards());
+        let map = DashMap::with_shard_amount(stage8::default_shards().get());
         for user in users {
             map.insert(user.clone(), 0);
         }

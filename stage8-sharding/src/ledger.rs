@@ -5,6 +5,7 @@
 //! so workers updating users in different shards no longer wait for each other.
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::PoisonError;
 use std::thread;
@@ -62,16 +63,6 @@ pub enum MapKind {
     Sharded,
 }
 
-/// How many shards `kind` really gets when `requested` are asked for. DashMap only
-/// takes a power of two above 1; the hand-rolled map takes any count, so `--map sharded
-/// --shards 1` is stage 7's single lock again.
-pub fn shard_count(kind: MapKind, requested: usize) -> usize {
-    match kind {
-        MapKind::DashMap => requested.max(2).next_power_of_two(),
-        MapKind::Sharded => requested.max(1),
-    }
-}
-
 /// The balances, in one of the two sharded maps.
 enum Shards {
     Dash(DashMap<String, i64>),
@@ -86,11 +77,13 @@ pub struct LockTiming {
     pub hold: Duration,
 }
 
-/// Every balance in a sharded map, plus the totals and a gauge of lock holders.
+/// Every balance, plus the totals and a gauge of who holds a lock.
 pub struct Ledger {
     /// Balances split over independently locked shards: a worker locks only the shard
     /// of the user it updates.
     balances: Shards,
+    /// How many shards the map really has (see `shard_count`): `run` reports these.
+    pub shards: NonZeroUsize,
     pub totals: Totals,
     /// How many workers are inside a critical section right now.
     pub holders: AtomicU64,
@@ -100,16 +93,31 @@ pub struct Ledger {
     pub peak_holders: AtomicU64,
 }
 
+/// The shards a `kind` map really gets for `requested`: DashMap takes only a power of two
+/// above 1, the hand-rolled map any count (`--shards 1` is stage 7's single lock).
+pub fn shard_count(kind: MapKind, requested: NonZeroUsize) -> NonZeroUsize {
+    match kind {
+        MapKind::DashMap => {
+            let at_least_two = requested.max(NonZeroUsize::MIN.saturating_add(1));
+            at_least_two
+                .checked_next_power_of_two()
+                .unwrap_or(at_least_two)
+        }
+        MapKind::Sharded => requested,
+    }
+}
+
 impl Ledger {
-    /// An empty ledger on the chosen map, with `shard_count(kind, shards)` shards.
-    pub fn new(kind: MapKind, shards: usize) -> Self {
-        let shards = shard_count(kind, shards);
+    /// An empty ledger on `kind`, with `shard_count(kind, requested)` shards.
+    pub fn new(kind: MapKind, requested: NonZeroUsize) -> Self {
+        let shards = shard_count(kind, requested);
         let balances = match kind {
-            MapKind::DashMap => Shards::Dash(DashMap::with_shard_amount(shards)),
+            MapKind::DashMap => Shards::Dash(DashMap::with_shard_amount(shards.get())),
             MapKind::Sharded => Shards::Hand(ShardedMap::new(shards)),
         };
         Ledger {
             balances,
+            shards,
             totals: Totals::default(),
             holders: AtomicU64::new(0),
             peak_holders: AtomicU64::new(0),
@@ -118,7 +126,7 @@ impl Ledger {
 
     // ANCHOR: ledger_apply
     /// Applies `event`, keeping the lock for at least `hold`, and reports what the lock
-    /// cost. Returns the user's new balance.
+    /// cost: the wait and the hold. Returns the user's new balance.
     pub fn apply(&self, event: Event, hold: Duration) -> (i64, LockTiming) {
         match &self.balances {
             // `entry` write-locks the user's shard and keeps it locked for as long as
@@ -140,7 +148,7 @@ impl Ledger {
                 let shard = map.shard(&event.user);
                 self.locked(
                     // Every update is a single assignment, so a poisoned shard is still
-                    // consistent and we keep using it.
+                    // consistent and we keep using it (as stage 7 did its one lock).
                     || shard.lock().unwrap_or_else(PoisonError::into_inner),
                     hold,
                     |balances| self.totals.apply(balances, event),
@@ -151,8 +159,8 @@ impl Ledger {
     // ANCHOR_END: ledger_apply
 
     // ANCHOR: locked
-    /// Takes a lock with `acquire`, holds it for `hold` plus the time `update` takes,
-    /// and measures both the wait and the hold.
+    /// Stage 7's `apply`, generic over the two maps' guards: takes a lock with `acquire`,
+    /// holds it for `hold` plus the time `update` takes, and measures wait and hold.
     ///
     /// `hold` simulates work that genuinely needs the lock (checking a limit across
     /// accounts, writing an audit record). It is a blocking sleep on purpose: workers run

@@ -9,25 +9,29 @@
 //! ```
 //!
 //! Stage 7's pool was capped by one lock around every balance. Here the balances live in
-//! a sharded map (DashMap by default, or the hand-rolled `sharded::ShardedMap` with
-//! `--map sharded`): each shard has its own lock, and a worker locks only the shard of
-//! the user it updates. Workers on users in different shards run their critical
-//! sections in parallel: each shard admits `1000 / hold_ms` jobs per second, so the model
-//! is `min(workers × 1000 / (work_ms + hold_ms), shards × 1000 / hold_ms)`. One hot key
-//! still serializes: every update to it needs the same shard, so it gets `1000 / hold_ms`.
+//! a sharded map (DashMap, or the hand-rolled `sharded::ShardedMap` with `--map sharded`):
+//! workers on different shards hold their locks in parallel, so the lock's bound becomes
+//! `shards × 1000 / hold_ms`. One hot key still serializes: its updates share a shard.
 //!
-//! Only the ledger's type changed from stage 7 (see `ledger.rs`). The defaults are the
-//! outline's run; pass stage 7's knobs to compare the lock with all else held equal.
+//! Contention is invisible from outside (the workers look busy), so this stage measures
+//! it: how long each worker waited for the lock and how long it held it, in HdrHistograms
+//! served by `/stats`, and one log line per job with `--log-locks`.
+//!
+//! Besides the map, the defaults changed (`--capacity 1000 --work-ms 10 --hold-ms 1`: the
+//! outline's run, where split locks have room to show); pass stage 7's knobs to compare.
 
 pub mod cli;
 pub mod event;
 pub mod http;
 pub mod ledger;
+pub mod platform;
 pub mod sharded;
+pub mod startup;
 pub mod stats;
 pub mod work;
 
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
@@ -60,7 +64,7 @@ pub struct Config {
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_body: usize,
     /// How long a request may take to arrive, and an idle keep-alive connection may stay
-    /// open (e.g. 10s, 500ms).
+    /// open (e.g. 500ms, 1.5s, 2m; a bare number is seconds).
     #[arg(long, default_value = "10s", value_parser = cli::parse_duration)]
     #[serde(rename = "read_timeout_ms", serialize_with = "cli::as_millis")]
     pub read_timeout: Duration,
@@ -68,11 +72,11 @@ pub struct Config {
     #[arg(long, default_value_t = 10)]
     pub work_ms: u64,
     /// How many accepted events may wait for a worker; when full, new events get 503.
-    #[arg(long, default_value_t = 1000, value_parser = cli::at_least_one)]
-    pub capacity: usize,
+    #[arg(long, default_value = "1000", value_parser = cli::at_least_one)]
+    pub capacity: NonZeroUsize,
     /// How many workers take events off the queue, each on its own thread.
-    #[arg(long, default_value_t = 16, value_parser = cli::at_least_one)]
-    pub workers: usize,
+    #[arg(long, default_value = "16", value_parser = cli::at_least_one)]
+    pub workers: NonZeroUsize,
     /// Simulated work per event done while holding the balances lock, in milliseconds.
     #[arg(long, default_value_t = 1)]
     pub hold_ms: u64,
@@ -85,8 +89,8 @@ pub struct Config {
     pub map: ledger::MapKind,
     /// How many shards; DashMap rounds up to a power of two, at least 2
     /// [default: 4 × cores, rounded up to a power of two]
-    #[arg(long, default_value_t = default_shards(), hide_default_value = true)]
-    pub shards: usize,
+    #[arg(long, default_value_t = default_shards(), value_parser = cli::at_least_one, hide_default_value = true)]
+    pub shards: NonZeroUsize,
 }
 
 /// The throughput model of this stage, printed in the banner and served in `/stats`.
@@ -94,22 +98,33 @@ pub const MODEL_FORMULA: &str =
     "min(workers × 1000 / (work_ms + hold_ms), shards × 1000 / hold_ms)";
 
 impl Config {
-    /// The most events per second this stage can process: what the workers could do in
-    /// parallel, or what `shards` locks let through, whichever is less. A ceiling for
+    /// The most events per second this stage can process: what the workers could do
+    /// in parallel, or what the lock lets through, whichever is less.
+    /// `None` when work_ms + hold_ms = 0: nothing in the model then limits the rate.
+    pub fn model_jobs_per_sec(&self) -> Option<f64> {
+        let per_job_ms = self.work_ms + self.hold_ms;
+        let workers_bound =
+            (per_job_ms > 0).then(|| self.workers.get() as f64 * 1000.0 / per_job_ms as f64);
+        // A lock bound implies hold_ms > 0, so a workers bound always exists beside it.
+        workers_bound.map(|bound| {
+            self.model_lock_jobs_per_sec()
+                .map_or(bound, |lock| bound.min(lock))
+        })
+    }
+
+    /// What the lock lets through: one holder per shard, `hold_ms` each. A ceiling for
     /// spread keys (users sharing a shard still queue); `--shards 1` is stage 7's bound.
-    pub fn model_jobs_per_sec(&self) -> f64 {
-        let per_job_ms = (self.work_ms + self.hold_ms).max(1) as f64;
-        let workers_bound = self.workers.max(1) as f64 * 1000.0 / per_job_ms;
-        let lock_bound = 1000.0 / self.hold_ms.max(1) as f64;
-        let shards = ledger::shard_count(self.map, self.shards) as f64;
-        workers_bound.min(shards * lock_bound)
+    /// `None` when hold_ms = 0: a lock held for no time bounds nothing.
+    pub fn model_lock_jobs_per_sec(&self) -> Option<f64> {
+        (self.hold_ms > 0).then(|| self.shards.get() as f64 * 1000.0 / self.hold_ms as f64)
     }
 }
 
 /// DashMap's own default: four shards per core, rounded up to a power of two.
-pub fn default_shards() -> usize {
+pub fn default_shards() -> NonZeroUsize {
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-    (cores * 4).next_power_of_two()
+    let four_per_core = NonZeroUsize::new(cores.saturating_mul(4)).unwrap_or(NonZeroUsize::MIN);
+    ledger::shard_count(ledger::MapKind::DashMap, four_per_core)
 }
 
 impl Default for Config {
@@ -162,26 +177,26 @@ struct Status {
 /// request it is working on and returns once all of them have closed.
 pub async fn run(
     listener: TcpListener,
-    config: Config,
+    mut config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Summary {
-    // `/stats` and the model count the shards the map really has: DashMap rounds up.
-    let shards = ledger::shard_count(config.map, config.shards);
-    let config = Config { shards, ..config };
+    // `/stats` and the model count the shards the ledger really built: DashMap rounds up.
+    let ledger = Ledger::new(config.map, config.shards);
+    config.shards = ledger.shards;
     let app = Arc::new(App {
         limits: Limits {
             max_body: config.max_body,
             read_timeout: config.read_timeout,
         },
         config: config.clone(),
-        ledger: Ledger::new(config.map, config.shards),
+        ledger,
         counters: Counters::default(),
         lock_times: LockTimes::new(config.workers),
         started: Instant::now(),
     });
     // The queue between the request path and the worker. Bounded: its capacity is the
     // promise of how much accepted-but-unfinished work we are willing to hold.
-    let (queue, jobs) = mpsc::channel(config.capacity.max(1));
+    let (queue, jobs) = mpsc::channel(config.capacity.get());
     let workers = start_workers(&app, Arc::new(tokio::sync::Mutex::new(jobs)));
     // Connections wait on this between requests: `true` means "close instead of
     // waiting for another request". A watch channel, because every connection needs
@@ -346,7 +361,7 @@ fn accept_event(app: &App, queue: &mpsc::Sender<Event>, body: &[u8]) -> Response
 /// thread needs a runtime of its own because the work awaits (`work::slow_call` here, a
 /// network call in real life).
 fn start_workers(app: &Arc<App>, jobs: SharedJobs) -> Vec<thread::JoinHandle<()>> {
-    (0..app.config.workers.max(1))
+    (0..app.config.workers.get())
         .filter_map(|id| {
             let app = Arc::clone(app);
             let jobs = Arc::clone(&jobs);
@@ -423,15 +438,17 @@ fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
         knobs: &app.config,
         model_jobs_per_sec: app.config.model_jobs_per_sec(),
         model_formula: MODEL_FORMULA,
-        model_hot_key_jobs_per_sec: 1000.0 / app.config.hold_ms.max(1) as f64,
+        model_lock_jobs_per_sec: app.config.model_lock_jobs_per_sec(),
+        model_hot_key_jobs_per_sec: (app.config.hold_ms > 0)
+            .then(|| 1000.0 / app.config.hold_ms as f64),
         model_hot_key_formula: "1000 / hold_ms (one hot key: its shard lock serializes every job)",
         accepted: counters.accepted.load(Ordering::Relaxed),
         rejected: counters.rejected.load(Ordering::Relaxed),
         invalid: counters.invalid.load(Ordering::Relaxed),
         processed,
         queue_depth: queued(queue),
-        capacity: Some(app.config.capacity as u64),
-        workers: app.config.workers as u64,
+        capacity: Some(app.config.capacity.get() as u64),
+        workers: app.config.workers.get() as u64,
         busy_workers: counters.busy_workers.load(Ordering::Relaxed),
         peak_busy_workers: counters.peak_busy_workers.load(Ordering::Relaxed),
         users: app.ledger.totals.users.load(Ordering::Relaxed),
@@ -440,7 +457,7 @@ fn stats(app: &App, queue: &mpsc::Sender<Event>) -> Response {
         lock_hold_us,
         lock_holders: app.ledger.holders.load(Ordering::Relaxed),
         peak_lock_holders: app.ledger.peak_holders.load(Ordering::Relaxed),
-        rss_bytes: stats::resident_memory_bytes(),
+        rss_bytes: platform::resident_memory_bytes(),
         uptime_secs: app.started.elapsed().as_secs_f64(),
     };
     Response::json(200, &report)

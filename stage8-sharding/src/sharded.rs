@@ -1,12 +1,10 @@
-//! A sharded map written by hand: what DashMap does, in forty lines.
-//!
-//! Instead of one lock around one map, keep N maps, each behind its own lock, and send
-//! every key to the same shard every time (by its hash). Writers to keys in different
-//! shards never meet. Writers to the same key still take turns, which is correct: the
-//! lock is split, not removed.
+//! A sharded map written by hand, what DashMap does: N maps, each behind its own lock,
+//! and every key sent to the same shard every time (by its hash). Writers to different
+//! shards never meet; writers to one key still take turns: the lock is split, not removed.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
 // ANCHOR: sharded_map
@@ -20,9 +18,9 @@ pub struct ShardedMap {
 }
 
 impl ShardedMap {
-    pub fn new(shards: usize) -> Self {
+    pub fn new(shards: NonZeroUsize) -> Self {
         ShardedMap {
-            shards: (0..shards.max(1))
+            shards: (0..shards.get())
                 .map(|_| Mutex::new(HashMap::new()))
                 .collect(),
             hasher: RandomState::new(),

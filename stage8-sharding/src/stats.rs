@@ -1,6 +1,7 @@
 //! The numbers behind `GET /stats`: counters every request updates, and the report the
 //! stress client and the tests read.
 
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -49,11 +50,15 @@ pub struct Report<Knobs: Serialize> {
     pub stage: u8,
     pub name: &'static str,
     pub knobs: Knobs,
-    /// The most events per second this stage can process at these knobs.
-    pub model_jobs_per_sec: f64,
+    /// The most events per second this stage can process at these knobs; `None` (JSON
+    /// null) when nothing bounds it (work_ms + hold_ms = 0).
+    pub model_jobs_per_sec: Option<f64>,
     pub model_formula: &'static str,
+    /// What the balances lock alone lets through; `None` (JSON null) with hold_ms = 0,
+    /// when there is no lock bound.
+    pub model_lock_jobs_per_sec: Option<f64>,
     /// The bound when every event is for one user, so clients need not know the stage.
-    pub model_hot_key_jobs_per_sec: f64,
+    pub model_hot_key_jobs_per_sec: Option<f64>,
     pub model_hot_key_formula: &'static str,
     pub accepted: u64,
     pub rejected: u64,
@@ -75,15 +80,6 @@ pub struct Report<Knobs: Serialize> {
     pub peak_lock_holders: u64,
     pub rss_bytes: Option<u64>,
     pub uptime_secs: f64,
-}
-
-/// The process's resident memory, from `/proc/self/status` (Linux only; `None`
-/// elsewhere). Read on demand: it is for people watching a burst, not for the hot path.
-pub fn resident_memory_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 /// A latency distribution as `/stats` reports it, in µs.
@@ -113,8 +109,8 @@ struct WaitAndHold {
 }
 
 impl LockTimes {
-    pub fn new(workers: usize) -> Self {
-        let per_worker = (0..workers.max(1))
+    pub fn new(workers: NonZeroUsize) -> Self {
+        let per_worker = (0..workers.get())
             .map(|_| {
                 Mutex::new(WaitAndHold {
                     wait: new_histogram(),

@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use stage8::ledger::MapKind;
 use stage8::{run, Config};
+use std::num::NonZeroUsize;
 use test_kit::{event, http, json_event, post_event, start, stats, url, wait_for_stats, Client};
 
 const MAPS: [MapKind; 2] = [MapKind::DashMap, MapKind::Sharded];
@@ -14,8 +15,8 @@ use tokio::net::TcpListener;
 
 fn config(workers: usize, capacity: usize, work_ms: u64) -> Config {
     Config {
-        workers,
-        capacity,
+        workers: NonZeroUsize::new(workers).expect("at least one worker"),
+        capacity: NonZeroUsize::new(capacity).expect("room for at least one event"),
         work_ms,
         hold_ms: 0,
         ..Config::default()
@@ -26,7 +27,7 @@ fn contended(map: MapKind, workers: usize, hold_ms: u64) -> Config {
     Config {
         hold_ms,
         map,
-        shards: 64,
+        shards: NonZeroUsize::new(64).expect("64 is not zero"),
         ..config(workers, 1000, 0)
     }
 }
@@ -204,7 +205,7 @@ async fn one_shard_is_stage_sevens_single_lock_again() {
     let addr = start(
         run,
         Config {
-            shards: 1,
+            shards: NonZeroUsize::MIN,
             ..contended(MapKind::Sharded, 8, 5)
         },
     )

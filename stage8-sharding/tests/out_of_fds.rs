@@ -7,6 +7,7 @@
 //!
 //! The server runs as a child process (`sh -c 'ulimit -n 64; exec stage8 ...'`),
 //! so only it has the low limit; the test keeps its own.
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;

@@ -6,6 +6,7 @@
 //! burst keeps the same promise: the `Summary` that `run` returns holds every accepted
 //! event and no other.
 
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -21,10 +22,10 @@ const CAPACITY: usize = 50;
 /// over the shards), so a CI-sized burst overloads it many times over.
 fn config() -> Config {
     Config {
-        capacity: CAPACITY,
+        capacity: NonZeroUsize::new(CAPACITY).expect("room for at least one event"),
         work_ms: 10,
         hold_ms: 1,
-        workers: 16,
+        workers: NonZeroUsize::new(16).expect("at least one worker"),
         ..Config::default()
     }
 }

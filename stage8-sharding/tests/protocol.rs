@@ -4,13 +4,14 @@
 use reqwest::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
 use reqwest::StatusCode;
 use stage8::{run, Config};
+use std::num::NonZeroUsize;
 use test_kit::{event, http, reply, start, stats, url, Client};
 
 fn instant() -> Config {
     Config {
         work_ms: 0,
         // Fixed, not the per-core default, so the model below is the same on any machine.
-        shards: 64,
+        shards: NonZeroUsize::new(64).expect("64 is not zero"),
         ..Config::default()
     }
 }
@@ -63,6 +64,11 @@ async fn stats_has_the_fields_the_stress_client_reads() {
         16.0 * 1000.0,
         "16 workers, 0 + 1 ms each, under 64 shards × 1000 / 1 ms"
     );
+    assert_eq!(
+        stats["model_lock_jobs_per_sec"],
+        64.0 * 1000.0,
+        "64 shards × 1000 / 1 ms"
+    );
     assert_eq!(stats["model_hot_key_jobs_per_sec"], 1000.0, "1000 / 1 ms");
     assert!(stats["model_hot_key_formula"].is_string(), "{stats}");
     let knobs = stats["knobs"].as_object().map(|knobs| knobs.len());
@@ -72,6 +78,7 @@ async fn stats_has_the_fields_the_stress_client_reads() {
     assert_eq!(stats["knobs"]["shards"], 64);
     for field in [
         "model_jobs_per_sec",
+        "model_lock_jobs_per_sec",
         "accepted",
         "rejected",
         "invalid",

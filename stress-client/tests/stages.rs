@@ -140,7 +140,7 @@ async fn stage5_rejects_a_burst_and_loses_nothing() {
     let (listener, target) = loopback().await;
     let stage_config = stage5::Config {
         work_ms: 5,
-        capacity: 4,
+        capacity: at_least_one(4),
         ..stage5::Config::default()
     };
     let _server = Running(tokio::spawn(async move {
@@ -161,8 +161,8 @@ async fn stage6_pool_loses_nothing() {
     let (listener, target) = loopback().await;
     let stage_config = stage6::Config {
         work_ms: 5,
-        capacity: 4,
-        workers: 2,
+        capacity: at_least_one(4),
+        workers: at_least_one(2),
         ..stage6::Config::default()
     };
     let _server = Running(tokio::spawn(async move {
@@ -184,8 +184,8 @@ async fn stage7_contended_lock_loses_nothing() {
     let stage_config = stage7::Config {
         work_ms: 5,
         hold_ms: 2,
-        capacity: 8,
-        workers: 4,
+        capacity: at_least_one(8),
+        workers: at_least_one(4),
         ..stage7::Config::default()
     };
     let _server = Running(tokio::spawn(async move {
@@ -207,8 +207,8 @@ async fn stage8_hot_key_uses_the_bound_its_stats_publish() {
     let stage_config = stage8::Config {
         work_ms: 2,
         hold_ms: 1,
-        capacity: 30,
-        workers: 4,
+        capacity: at_least_one(30),
+        workers: at_least_one(4),
         ..stage8::Config::default()
     };
     let _server = Running(tokio::spawn(async move {
@@ -246,7 +246,7 @@ async fn the_baseline_waits_for_a_job_still_in_flight() {
     let (listener, target) = loopback().await;
     let stage_config = stage5::Config {
         work_ms: 400,
-        capacity: 8,
+        capacity: at_least_one(8),
         ..stage5::Config::default()
     };
     let _server = Running(tokio::spawn(async move {

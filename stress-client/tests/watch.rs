@@ -188,8 +188,8 @@ async fn start_stage7() -> (Running, String) {
     let config = stage7::Config {
         work_ms: 5,
         hold_ms: 1,
-        capacity: 8,
-        workers: 3,
+        capacity: stress_client::load::at_least_one(8),
+        workers: stress_client::load::at_least_one(3),
         ..stage7::Config::default()
     };
     let task = tokio::spawn(async move {

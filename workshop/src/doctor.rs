@@ -121,7 +121,7 @@ fn examine() -> Vec<Finding> {
         judge::ports(first, last, &probe::busy_ports()),
         judge::open_files(os, &crate::platform::open_file_limits()),
         judge::backlog(os, &probe::backlog_cap(os)),
-        judge::cores(probe::cores(), stage8::default_shards()),
+        judge::cores(probe::cores(), stage8::default_shards().get()),
         judge::terminal(&probe::terminal()),
         judge::mdbook(&probe::mdbook_version()),
     ]);
