@@ -156,14 +156,7 @@ pub const MEASURES: &[Measure] = &[
     Measure {
         name: "stage8_hot_key",
         stage: 8,
-        flags: &[
-            "--capacity",
-            "300",
-            "--work-ms",
-            "100",
-            "--hold-ms",
-            "10",
-        ],
+        flags: &["--capacity", "300", "--work-ms", "100", "--hold-ms", "10"],
         terms: &drain::RATE_TERMS,
         run: drain::hot_key_rate,
     },

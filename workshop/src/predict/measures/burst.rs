@@ -246,10 +246,7 @@ pub fn timeout_terms(
 pub fn timeouts(lab: &Lab, stage: &RunningStage) -> Result<Measurement, UserError> {
     let mut config = LoadConfig::new(stage.target());
     config.concurrency = TIMEOUT_CLIENTS;
-    let report = lab.block_on(run_load(
-        &config,
-        &load(TIMEOUT_CLIENTS, TIMEOUT_CLIENTS),
-    ));
+    let report = lab.block_on(run_load(&config, &load(TIMEOUT_CLIENTS, TIMEOUT_CLIENTS)));
     let stats = stage.stats(lab)?;
     Ok(timeout_terms(
         report.tally.count(Outcome::Timeout),
@@ -347,11 +344,7 @@ pub fn accepted_terms(
     )
 }
 
-fn accepted_of(
-    lab: &Lab,
-    stage: &RunningStage,
-    requests: usize,
-) -> Result<Measurement, UserError> {
+fn accepted_of(lab: &Lab, stage: &RunningStage, requests: usize) -> Result<Measurement, UserError> {
     let config = LoadConfig::new(stage.target());
     let report = lab.block_on(run_load(&config, &load(requests, 100)));
     let stats = stage.stats(lab)?;
