@@ -1,6 +1,8 @@
 //! Measurements made of one burst through the stress-client library (stages 2, 4 and 5):
 //! how many got in, how long the last answer took, how many gave up, how long the queue
 //! took to drain. Each load is small and the client's timeout bounds every request.
+//!
+//! Run one: `cargo run -p workshop -- predict 5.1` (or `2.7`, `4.1`, `4.2`, `5.2`, `5.9`).
 
 use super::{one_decimal, secs, Measurement};
 use crate::predict::lab::{Lab, RunningStage};
@@ -163,16 +165,17 @@ pub fn idle_clients(lab: &Lab, stage: &RunningStage) -> Result<Measurement, User
     config.idle = IDLE_CONNECTIONS;
     let with_idle = capped_run(lab, &config, &burst);
     let opened = with_idle.idle.as_ref().map_or(0, |idle| idle.opened);
-    let (Some(base_p50), Some(idle_p50)) = (p50_micros(&base), p50_micros(&with_idle)) else {
-        return Err(UserError::new(format!(
-            "no request was answered {}; if you capped the connections (exercise 2.3), the \
-             silent ones hold every slot: `cargo run -p workshop -- reset 2` restores the stage",
-            if p50_micros(&base).is_none() {
-                "at all"
-            } else {
-                "while the silent connections were open"
-            }
-        )));
+    let Some(base_p50) = p50_micros(&base) else {
+        return Err(UserError::new(
+            "stage 2 answered none of the burst's requests, even with no silent client; \
+             `cargo run -p workshop -- reset 2` restores the stage if you changed it",
+        ));
+    };
+    let Some(idle_p50) = p50_micros(&with_idle) else {
+        return Err(UserError::new(
+            "stage 2 answered no request while the silent connections were open; if you \
+             capped the connections (exercise 2.3), the silent ones hold every slot",
+        ));
     };
     Ok(idle_terms(base_p50, idle_p50, opened, failed(&with_idle)))
 }

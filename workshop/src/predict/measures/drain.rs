@@ -1,6 +1,8 @@
 //! The drain rate (stages 6 to 8): a burst fills the queue, then `/stats` is read until the
 //! queue runs shorter than the pool; the events applied over that window, divided by its
 //! length, are what the pool sustains while every worker has something to do.
+//!
+//! Run one: `cargo run -p workshop -- predict 7.1` (or `6.2`, `7.3`, `8.1`, `8.2`).
 
 use super::burst::knob;
 use super::{one_decimal, Measurement};

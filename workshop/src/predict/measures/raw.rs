@@ -1,6 +1,8 @@
 //! Measurements made with plain sockets on a schedule (stages 1 and 3): what matters is when
 //! a byte is sent and when the answer comes, so no load generator stands in between. Every
 //! wait has a cap, and a stage that answers too early or never is reported, not waited on.
+//!
+//! Run one: `cargo run -p workshop -- predict 1.1` (or `3.5`).
 
 use super::{secs, Measurement};
 use crate::predict::lab::{Lab, RunningStage};
@@ -102,7 +104,7 @@ pub fn two_silent_clients(_lab: &Lab, stage: &RunningStage) -> Result<Measuremen
     drop(second);
     let at = answer
         .recv_timeout(cap + Duration::from_secs(1))
-        .map_err(|_| no_answer(cap))??;
+        .map_err(|_| no_answer(cap, 1))??;
     Ok(two_silent_terms((at - sent).as_secs_f64()))
 }
 
@@ -144,7 +146,7 @@ pub fn trickle_408(_lab: &Lab, stage: &RunningStage) -> Result<Measurement, User
             Err(err) => return Err(io_error(err)),
         }
     }
-    Err(no_answer(TRICKLE_CAP))
+    Err(no_answer(TRICKLE_CAP, 3))
 }
 
 /// The status code of an answer's first bytes (`HTTP/1.1 408 ...` gives `408`), or `?`.
@@ -168,7 +170,7 @@ fn first_byte_at(mut stream: TcpStream, cap: Duration) -> Result<Instant, UserEr
         )),
         Ok(_) => Ok(Instant::now()),
         Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-            Err(no_answer(cap))
+            Err(no_answer(cap, 1))
         }
         Err(err) => Err(io_error(err)),
     }
@@ -183,10 +185,10 @@ fn sleep_until(moment: Instant) {
     std::thread::sleep(moment.saturating_duration_since(Instant::now()));
 }
 
-fn no_answer(cap: Duration) -> UserError {
+fn no_answer(cap: Duration, stage: u8) -> UserError {
     UserError::new(format!(
-        "no answer within {} s; if you changed the stage, `cargo run -p workshop -- reset N` \
-         restores it",
+        "no answer within {} s; if you changed stage {stage}, `cargo run -p workshop -- reset \
+         {stage}` restores it",
         cap.as_secs()
     ))
 }
