@@ -1,14 +1,23 @@
 //! The measurement table of `predict`: one row per thing a prediction can be graded
-//! against. To add a prediction, add a row here (a stage, its flags, a function that
-//! measures) and an entry with `measure = "<name>"` in the manifest. A row returns the
-//! measured value and named terms, which the exercise's `explain` text quotes as {name}.
+//! against. To add a prediction, add a row here (a stage, its flags, the names of the terms
+//! it reports, a function that measures) and an entry with `measure = "<name>"` in the
+//! manifest. A row returns the measured value and named terms, which the exercise's
+//! `explain` text quotes as {name}.
+//!
+//! Each measuring function is split in two: a part that drives the stage and records what it
+//! observed (in the submodules), and a pure part that turns those observations into the
+//! value and the model's terms, so the arithmetic is tested without a stage
+//! (`cargo test -p workshop --test predict_measures`).
+//!
+//! Every row is bounded: the flags keep the run short (a smaller queue, shorter work) so a
+//! learner waits seconds, not minutes, and every wait has a cap.
+
+pub mod burst;
+pub mod drain;
+pub mod raw;
 
 use super::lab::{Lab, RunningStage};
 use crate::UserError;
-use std::time::{Duration, Instant};
-use stress_client::load::{Load, LoadSpec};
-use stress_client::outcome::Outcome;
-use stress_client::run::{run_load, LoadConfig};
 
 /// What one measurement found.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,29 +27,156 @@ pub struct Measurement {
     pub terms: Vec<(&'static str, String)>,
 }
 
+impl Measurement {
+    /// A measurement whose terms are `names` paired with `values`: one array of names per
+    /// kind of measurement, shared with its row, so the names a row promises (and the
+    /// manifest's `explain` quotes) are exactly the names it reports.
+    pub fn named<const N: usize>(
+        value: f64,
+        names: &'static [&'static str; N],
+        values: [String; N],
+    ) -> Self {
+        Self {
+            value,
+            terms: names.iter().copied().zip(values).collect(),
+        }
+    }
+
+    /// The term called `name`, if the measurement reported one.
+    pub fn term(&self, name: &str) -> Option<&str> {
+        self.terms
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// One row of the table.
 pub struct Measure {
     pub name: &'static str,
     pub stage: u8,
     /// Flags the stage starts with, besides `--addr 127.0.0.1:0`.
     pub flags: &'static [&'static str],
+    /// The names of the terms `run` reports (besides `measured`, the value itself).
+    pub terms: &'static [&'static str],
     pub run: fn(&Lab, &RunningStage) -> Result<Measurement, UserError>,
 }
 
 pub const MEASURES: &[Measure] = &[
+    // Two silent clients, then a request: a sleep-timed schedule, no load at all.
+    Measure {
+        name: "stage1_two_silent_clients",
+        stage: 1,
+        flags: &[],
+        terms: &raw::TWO_SILENT_TERMS,
+        run: raw::two_silent_clients,
+    },
+    Measure {
+        name: "stage2_idle_clients",
+        stage: 2,
+        flags: &[],
+        terms: &burst::IDLE_TERMS,
+        run: burst::idle_clients,
+    },
+    // A 3 s read timeout instead of 10 s keeps the wait short; the lesson is the same.
+    Measure {
+        name: "stage3_trickle_408",
+        stage: 3,
+        flags: &["--read-timeout", "3s"],
+        terms: &raw::TRICKLE_TERMS,
+        run: raw::trickle_408,
+    },
+    Measure {
+        name: "stage4_three_together",
+        stage: 4,
+        flags: &["--work-ms", "500"],
+        terms: &burst::TOGETHER_TERMS,
+        run: burst::three_together,
+    },
+    // 100 ms of work lets 50 of 60 clients fit in the client's 5 s timeout: one run of
+    // about 6 s shows both sides of the line.
+    Measure {
+        name: "stage4_timeouts",
+        stage: 4,
+        flags: &["--work-ms", "100"],
+        terms: &burst::TIMEOUT_TERMS,
+        run: burst::timeouts,
+    },
+    // A queue of 20 at 4 events/s drains in about 5 s; the default 100 at 2/s would take 50.
+    Measure {
+        name: "stage5_drain",
+        stage: 5,
+        flags: &["--capacity", "20", "--work-ms", "250"],
+        terms: &burst::DRAIN_TIME_TERMS,
+        run: burst::drain_time,
+    },
+    // Little's law's queue for a 2 s wait at the default 2 events/s.
+    Measure {
+        name: "stage5_accepted",
+        stage: 5,
+        flags: &["--capacity", "4"],
+        terms: &burst::ACCEPTED_TERMS,
+        run: burst::quick_burst_accepted,
+    },
     Measure {
         name: "stage5_burst_accepted",
         stage: 5,
         flags: &[],
-        run: burst_accepted,
+        terms: &burst::ACCEPTED_TERMS,
+        run: burst::burst_accepted,
+    },
+    // 100 ms of work instead of 500 and a queue of 300 give a drain of almost 4 s at 80/s:
+    // long enough for a rate, short enough to wait for.
+    Measure {
+        name: "stage6_pool_speedup",
+        stage: 6,
+        flags: &["--workers", "8", "--work-ms", "100", "--capacity", "300"],
+        terms: &drain::RATE_TERMS,
+        run: drain::spread_rate,
     },
     // A queue of 300 drains for about 3 s at the lock's 100 events/s: long enough to time
-    // with /stats read a few times a second, and the rate does not depend on the capacity.
+    // with /stats read ten times a second, and the rate does not depend on the capacity.
     Measure {
         name: "stage7_lock_cap",
         stage: 7,
         flags: &["--capacity", "300"],
-        run: drain_rate,
+        terms: &drain::RATE_TERMS,
+        run: drain::spread_rate,
+    },
+    // At about 150 events/s a queue of 500 still drains for over 3 s.
+    Measure {
+        name: "stage7_half_hold",
+        stage: 7,
+        flags: &["--hold-ms", "5", "--capacity", "500"],
+        terms: &drain::RATE_TERMS,
+        run: drain::spread_rate,
+    },
+    // Stage 7's knobs on stage 8, so the hot key's bound is stage 7's 100/s; a queue of
+    // 300 drains for about 3 s.
+    Measure {
+        name: "stage8_hot_key",
+        stage: 8,
+        flags: &["--capacity", "300", "--work-ms", "100", "--hold-ms", "10"],
+        terms: &drain::RATE_TERMS,
+        run: drain::hot_key_rate,
+    },
+    Measure {
+        name: "stage8_one_shard",
+        stage: 8,
+        flags: &[
+            "--map",
+            "sharded",
+            "--shards",
+            "1",
+            "--capacity",
+            "300",
+            "--work-ms",
+            "100",
+            "--hold-ms",
+            "10",
+        ],
+        terms: &drain::RATE_TERMS,
+        run: drain::spread_rate,
     },
 ];
 
@@ -49,107 +185,13 @@ pub fn measure(name: &str) -> Option<&'static Measure> {
     MEASURES.iter().find(|m| m.name == name)
 }
 
-/// The stress client's default burst: 5000 events from 100 users, 200 connections.
-fn default_burst() -> Load {
-    Load::generate(&LoadSpec {
-        requests: stress_client::run::DEFAULT_REQUESTS.get(),
-        users: stress_client::load::DEFAULT_USERS,
-        seed: stress_client::load::DEFAULT_SEED,
-    })
-}
-
-fn one_decimal(value: f64) -> String {
+/// A number as the explanations print it: one decimal.
+pub fn one_decimal(value: f64) -> String {
     format!("{value:.1}")
 }
 
-/// How many events of the default burst the stage accepts (202).
-fn burst_accepted(lab: &Lab, stage: &RunningStage) -> Result<Measurement, UserError> {
-    let config = LoadConfig::new(stage.target());
-    let report = lab.block_on(run_load(&config, &default_burst()));
-    let stats = stage.stats(lab)?;
-    let accepted = report.tally.count(Outcome::Accepted) as f64;
-    let model = stats.model_jobs_per_sec.unwrap_or(0.0);
-    let capacity = stats.capacity.unwrap_or(0) as f64;
-    let drained = report.send_duration_secs * model;
-    Ok(Measurement {
-        value: accepted,
-        terms: vec![
-            ("capacity", format!("{capacity}")),
-            ("model", one_decimal(model)),
-            ("burst_secs", format!("{:.2}", report.send_duration_secs)),
-            ("drained", one_decimal(drained)),
-            ("expected", one_decimal(capacity + 1.0 + drained)),
-            (
-                "rejected",
-                format!("{}", report.tally.count(Outcome::Rejected)),
-            ),
-            (
-                "drain_secs",
-                one_decimal(if model > 0.0 { accepted / model } else { 0.0 }),
-            ),
-        ],
-    })
-}
-
-/// Events per second the stage applies while its queue stays longer than its pool: the
-/// burst fills the queue, then `/stats` is read until the queue runs low.
-fn drain_rate(lab: &Lab, stage: &RunningStage) -> Result<Measurement, UserError> {
-    let config = LoadConfig::new(stage.target());
-    lab.block_on(run_load(&config, &default_burst()));
-    let first = stage.stats(lab)?;
-    let started = Instant::now();
-    let workers = first.workers.unwrap_or(1);
-    let mut last = (first.processed, started.elapsed());
-    // A queue shorter than the pool no longer keeps every worker busy, so the window ends
-    // there; the time cap only bounds a stage that never drains.
-    while started.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(250));
-        let now = stage.stats(lab)?;
-        if now.queue_depth < workers {
-            break;
-        }
-        last = (now.processed, started.elapsed());
-    }
-    let (processed, window) = (last.0.saturating_sub(first.processed), last.1.as_secs_f64());
-    if window < 0.5 {
-        return Err(UserError::new(
-            "the queue drained too fast to time (under half a second); is the stage built \
-             from a changed stage 7? `cargo run -p workshop -- reset 7` restores it",
-        ));
-    }
-    let knob = |name: &str| {
-        first
-            .knobs
-            .get(name)
-            .and_then(|v| v.as_f64())
-            .unwrap_or(0.0)
-    };
-    let (work_ms, hold_ms) = (knob("work_ms"), knob("hold_ms"));
-    let rate = processed as f64 / window;
-    Ok(Measurement {
-        value: rate,
-        terms: vec![
-            ("workers", workers.to_string()),
-            ("work_ms", work_ms.to_string()),
-            ("hold_ms", hold_ms.to_string()),
-            (
-                "workers_bound",
-                one_decimal(workers as f64 * 1000.0 / (work_ms + hold_ms)),
-            ),
-            (
-                "lock_bound",
-                one_decimal(if hold_ms > 0.0 {
-                    1000.0 / hold_ms
-                } else {
-                    f64::INFINITY
-                }),
-            ),
-            (
-                "model",
-                one_decimal(first.model_jobs_per_sec.unwrap_or(0.0)),
-            ),
-            ("window_secs", one_decimal(window)),
-            ("processed", processed.to_string()),
-        ],
-    })
+/// Seconds as the explanations print them: two decimals (a sleep-timed value is good to a
+/// few milliseconds, so the second decimal still means something).
+pub fn secs(value: f64) -> String {
+    format!("{value:.2}")
 }
