@@ -8,7 +8,9 @@
 # It works on a scratch copy of the working tree, so your checkout is never touched. After one
 # `cargo fetch` everything runs `--offline --locked`; all steps share one target directory
 # (CARGO_TARGET_DIR, default target/check-solutions), so each stage builds once and a patch
-# only rebuilds its own crate. Exit status 1 on any defect: a check that passes without
+# only rebuilds its own crate. A patch whose first line is `after: exercise_K.patch` builds on
+# that exercise: both of its runs happen with exercise K's solution applied first, so its
+# check must fail on K's solution and pass on top of it. Exit status 1 on any defect: a check that passes without
 # its solution, a patch that does not apply or reaches outside its stage, a check that fails
 # with its solution, or a checked exercise without a solution.
 set -uo pipefail
@@ -87,6 +89,13 @@ for patch in "${patches[@]}"; do
     filter="exercise_${k}_"
     log="$logs/$folder-$name"
     step_start=$SECONDS
+    # The solution this one builds on (first line `after: exercise_K.patch`), if any.
+    before="$(sed -n '1s/^after: \(exercise_[0-9]*\.patch\)$/\1/p' "$patch")"
+    if [ -n "$before" ] && ! git apply "$(dirname "$patch")/$before" 2>"$log.apply"; then
+        echo "cannot apply $before, which ${patch#"$repo"/} builds on"
+        defects=$((defects + 1))
+        continue
+    fi
     without="$(run_check "$package" "$filter" "$log.without")"
     applies=no
     with=-
@@ -98,6 +107,9 @@ for patch in "${patches[@]}"; do
         git apply -R "$patch" || { echo "cannot revert $patch"; exit 1; }
     elif [ -n "$outside" ]; then
         applies="outside: $(echo "$outside" | tr '\n' ' ')"
+    fi
+    if [ -n "$before" ]; then
+        git apply -R "$(dirname "$patch")/$before" || { echo "cannot revert $before"; exit 1; }
     fi
     verdict=ok
     if [ "$without" != fail ] || [ "$applies" != yes ] || [ "$with" != pass ]; then

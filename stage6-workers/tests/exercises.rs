@@ -18,7 +18,7 @@
 //! however idle the machine, and about 1 s side by side, however busy it is). No check
 //! asserts that anything was fast beyond such a wide ratio.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -364,6 +364,8 @@ struct Answer {
 /// The stage's binary, started on a free port and killed when the check ends.
 struct Server {
     child: Child,
+    /// The exercise being checked, so every failure names it.
+    exercise: String,
     url: String,
     client: reqwest::Client,
 }
@@ -376,10 +378,11 @@ impl Server {
             .args(["--addr", "127.0.0.1:0"])
             .args(flags)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start the stage 6 binary");
         let stdout = child.stdout.take().expect("the server's stdout");
+        let mut stderr = child.stderr.take().expect("the server's stderr");
         let mut lines = BufReader::new(stdout);
         let mut first = String::new();
         let _ = lines.read_line(&mut first);
@@ -394,17 +397,26 @@ impl Server {
                      becomes the `--help` text)",
                 );
             }
-            panic!(
-                "stage 6 did not start with `{}`: it printed {first:?} instead of \
-                 `listening on http://...` (does `cargo run -p stage6` still work?)",
-                flags.join(" ")
+            let mut said = String::new();
+            let _ = stderr.read_to_string(&mut said);
+            let said = said.lines().next().unwrap_or("nothing").to_owned();
+            not_done(
+                exercise,
+                &format!(
+                    "`stage6 {}` did not start: it printed {first:?} instead of \
+                     `listening on http://...`, and said: {said}",
+                    flags.join(" ")
+                ),
+                "make `cargo run -p stage6` start again, then run the check",
             );
         };
-        // Keep reading the banner and later lines, so the server never blocks on a full pipe.
+        // Keep reading both pipes, so the server never blocks on a full one.
         thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+        thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
         Server {
             url: url.to_owned(),
             child,
+            exercise: exercise.to_owned(),
             client: reqwest::Client::builder()
                 .timeout(PATIENCE)
                 .build()
@@ -420,7 +432,7 @@ impl Server {
             .json(&json!({ "user": user, "action": "buy", "amount": amount }))
             .send()
             .await
-            .expect("stage 6 answers within the patience bound");
+            .unwrap_or_else(|err| self.crashed("POST /events", &err));
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -443,19 +455,35 @@ impl Server {
                 return answer;
             }
         }
-        panic!("{most} events in a quick burst were all accepted: the queue never filled")
+        not_done(
+            &self.exercise,
+            &format!("{most} events in a quick burst were all accepted: the queue never filled"),
+            "keep every queue bounded, so a full one is answered 503",
+        )
+    }
+
+    /// Fails the check when the server did not answer at all: it most likely crashed.
+    fn crashed(&self, request: &str, err: &reqwest::Error) -> ! {
+        not_done(
+            &self.exercise,
+            &format!("stage 6 did not answer `{request}`: {err}"),
+            "look for a panic in the server: run `cargo run -p stage6` and send the same \
+             requests; a panic in a worker or a connection ends the answer",
+        )
     }
 
     /// The server's `/stats` report.
     async fn stats(&self) -> Value {
-        self.client
+        let response = self
+            .client
             .get(format!("{}/stats", self.url))
             .send()
             .await
-            .expect("stage 6 answers /stats")
+            .unwrap_or_else(|err| self.crashed("GET /stats", &err));
+        response
             .json()
             .await
-            .expect("/stats answers JSON")
+            .unwrap_or_else(|err| self.crashed("GET /stats with JSON", &err))
     }
 
     /// Waits until the workers have applied `processed` events in all, and returns

@@ -438,17 +438,13 @@ impl Server {
                 .post(format!("{}/events", self.url))
                 .json(&event);
             async move {
-                let response = request
-                    .send()
-                    .await
-                    .expect("stage 8 answers a POST within the patience bound");
-                (
-                    response.status().as_u16(),
-                    response.text().await.unwrap_or_default(),
-                )
+                let response = request.send().await.map_err(|err| err.to_string())?;
+                let status = response.status().as_u16();
+                Ok::<_, String>((status, response.text().await.unwrap_or_default()))
             }
         });
-        for (status, body) in all_at_once(posts).await {
+        for answer in all_at_once(posts).await {
+            let (status, body) = answer.unwrap_or_else(|err| self.crashed("POST /events", &err));
             if status != 202 {
                 not_done(
                     self.exercise,
@@ -466,8 +462,19 @@ impl Server {
             .get(format!("{}/stats", self.url))
             .send()
             .await
-            .expect("stage 8 answers /stats within the patience bound");
-        response.json().await.expect("/stats answers JSON")
+            .unwrap_or_else(|err| self.crashed("GET /stats", &err.to_string()));
+        let stats = response.json().await;
+        stats.unwrap_or_else(|err| self.crashed("GET /stats with JSON", &err.to_string()))
+    }
+
+    /// Fails the check when the server did not answer at all: it most likely crashed.
+    fn crashed(&self, request: &str, err: &str) -> ! {
+        not_done(
+            self.exercise,
+            &format!("stage 8 did not answer `{request}`: {err}"),
+            "look for a panic in the server: run `cargo run -p stage8` and send the same \
+             requests; a panic in a worker or a connection ends the answer",
+        )
     }
 
     /// A GET of `path`: the status and the JSON body (null if it is not JSON).
@@ -477,7 +484,7 @@ impl Server {
             .get(format!("{}{path}", self.url))
             .send()
             .await
-            .expect("stage 8 answers a GET within the patience bound");
+            .unwrap_or_else(|err| self.crashed(&format!("GET {path}"), &err.to_string()));
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
