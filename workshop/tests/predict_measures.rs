@@ -93,12 +93,19 @@ fn the_clients_that_fit_in_a_timeout_are_timeout_over_work() {
 
 #[test]
 fn a_queue_drains_at_one_work_per_accepted_event() {
-    let measurement = burst::drain_time_terms(5.31, 21, 979, 20, 250.0, 0.04);
+    let measurement = burst::drain_time_terms(5.31, 1, 21, 979, 20, 250.0, 0.04);
     assert_eq!(measurement.value, 5.31);
     assert_eq!(term(&measurement, "model_secs"), "5.25");
     assert_eq!(term(&measurement, "drain_after_burst_secs"), "5.27");
     assert_eq!(term(&measurement, "accepted"), "21");
     assert_eq!(names(&measurement), burst::DRAIN_TIME_TERMS);
+}
+
+#[test]
+fn a_pool_drains_its_queue_workers_times_faster() {
+    let measurement = burst::drain_time_terms(13.2, 4, 104, 896, 100, 500.0, 0.1);
+    assert_eq!(term(&measurement, "workers"), "4");
+    assert_eq!(term(&measurement, "model_secs"), "13.00");
 }
 
 #[test]

@@ -103,7 +103,8 @@ pub fn check(root: &Path) -> Result<Vec<String>, UserError> {
 }
 
 /// The `#[ignore ...]` line right above `fn <name>(` (attributes such as `#[tokio::test]`
-/// may sit between), or `None` when there is no such fn.
+/// and comments, e.g. the lazy answers a check catches, may sit between), or `None` when
+/// there is no such fn.
 pub fn ignore_above(tests: &str, name: &str) -> Option<String> {
     let lines: Vec<&str> = tests.lines().collect();
     let at = lines.iter().position(|l| {
@@ -113,7 +114,10 @@ pub fn ignore_above(tests: &str, name: &str) -> Option<String> {
     let found = lines[..at]
         .iter()
         .rev()
-        .take_while(|l| l.trim_start().starts_with("#["))
+        .take_while(|l| {
+            let l = l.trim_start();
+            l.starts_with("#[") || l.starts_with("//")
+        })
         .find(|l| l.trim_start().starts_with("#[ignore"))
         .map(|l| l.trim().to_string());
     Some(found.unwrap_or_default())

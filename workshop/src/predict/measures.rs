@@ -110,6 +110,14 @@ pub const MEASURES: &[Measure] = &[
         terms: &burst::DRAIN_TIME_TERMS,
         run: burst::drain_time,
     },
+    // Ctrl-C drains first: at the defaults, about 100 queued events at 8 per second.
+    Measure {
+        name: "stage6_drain_secs",
+        stage: 6,
+        flags: &[],
+        terms: &burst::DRAIN_TIME_TERMS,
+        run: burst::drain_time,
+    },
     // Little's law's queue for a 2 s wait at the default 2 events/s.
     Measure {
         name: "stage5_accepted",

@@ -66,7 +66,8 @@ pub const TIMEOUT_TERMS: [&str; 7] = [
     "last_answer_secs",
 ];
 
-pub const DRAIN_TIME_TERMS: [&str; 7] = [
+pub const DRAIN_TIME_TERMS: [&str; 8] = [
+    "workers",
     "accepted",
     "rejected",
     "capacity",
@@ -265,10 +266,12 @@ pub fn timeouts(lab: &Lab, stage: &RunningStage) -> Result<Measurement, UserErro
     ))
 }
 
-/// 5.1's model: the worker starts on the first event at once and applies one per
-/// `work_ms`, so the last accepted is applied `accepted × work_ms` after the burst began.
+/// 5.1's and 6.7's model: the workers start on the first events at once and each applies
+/// one per `work_ms`, so the last accepted is applied `accepted × work_ms / workers` after
+/// the burst began.
 pub fn drain_time_terms(
     drained_secs: f64,
+    workers: u64,
     accepted: u64,
     rejected: u64,
     capacity: u64,
@@ -279,19 +282,20 @@ pub fn drain_time_terms(
         drained_secs,
         &DRAIN_TIME_TERMS,
         [
+            workers.to_string(),
             accepted.to_string(),
             rejected.to_string(),
             capacity.to_string(),
             work_ms.to_string(),
             secs(burst_secs),
-            secs(accepted as f64 * work_ms / 1000.0),
+            secs(accepted as f64 * work_ms / 1000.0 / workers.max(1) as f64),
             secs(drained_secs - burst_secs),
         ],
     )
 }
 
-/// 5.1: a quick burst of 1000, then `/stats` read until every accepted event is applied;
-/// the value is the seconds from the burst's start to that moment.
+/// 5.1 and 6.7: a quick burst of 1000, then `/stats` read until every accepted event is
+/// applied; the value is the seconds from the burst's start to that moment.
 pub fn drain_time(lab: &Lab, stage: &RunningStage) -> Result<Measurement, UserError> {
     let mut config = LoadConfig::new(stage.target());
     config.concurrency = at_least_one(DRAIN_CONCURRENCY);
@@ -304,6 +308,7 @@ pub fn drain_time(lab: &Lab, stage: &RunningStage) -> Result<Measurement, UserEr
             let drained = started.elapsed().as_secs_f64();
             return Ok(drain_time_terms(
                 drained,
+                stats.workers.unwrap_or(1),
                 stats.accepted,
                 report.tally.count(Outcome::Rejected),
                 stats.capacity.unwrap_or(0),
@@ -314,7 +319,7 @@ pub fn drain_time(lab: &Lab, stage: &RunningStage) -> Result<Measurement, UserEr
         if started.elapsed() > DRAIN_CAP {
             return Err(UserError::new(format!(
                 "the queue was still not drained after {} s ({} of {} applied); \
-                 `cargo run -p workshop -- reset 5` restores the stage if you changed it",
+                 `cargo run -p workshop -- reset N` restores stage N if you changed it",
                 DRAIN_CAP.as_secs(),
                 stats.processed,
                 stats.accepted
