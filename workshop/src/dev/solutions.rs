@@ -235,8 +235,9 @@ pub fn refresh(repo: &Repo, only: Option<&str>) -> Outcome {
                 "{folder} has uncommitted changes; commit or stash them first"
             )));
         }
-        // The steps this one builds on go into the index, so `git diff` below (working tree
-        // against the index) holds this step alone.
+        // The steps this one builds on are applied first and written down as a tree, so
+        // the diff below (that tree against the working tree) holds this step alone, however
+        // `git apply` below touches the index.
         for before in manifest.prerequisites(exercise) {
             let relative = before.solution().to_string_lossy().into_owned();
             let applied = run(repo.git().args(["apply", "--index", &relative]))?;
@@ -247,20 +248,29 @@ pub fn refresh(repo: &Repo, only: Option<&str>) -> Outcome {
                 )));
             }
         }
+        let tree = run(repo.git().args(["write-tree"]))?;
+        let start = String::from_utf8_lossy(&tree.stdout).trim().to_string();
         let plain = run(repo.git().args(["apply", &patch]))?;
         if !plain.status.success() {
             let merged = run(repo.git().args(["apply", "--3way", &patch]))?;
             if !merged.status.success() {
                 return Err(UserError::new(format!(
                     "{patch} conflicts with the current {folder}. Resolve the conflict markers, check it with \
-                     `cargo run -p workshop -- check {}`, then `git diff HEAD -- {folder} > {patch}` and \
+                     `cargo run -p workshop -- check {}`, then `git diff {start} -- {folder} > {patch}` and \
                      `cargo run -p workshop -- reset {} --yes`",
                     exercise.id,
                     exercise.id().stage
                 )));
             }
         }
-        let diff = run(repo.git().args(["diff", "--", folder]))?;
+        let diff = run(repo.git().args(["diff", &start, "--", folder]))?;
+        if diff.stdout.is_empty() {
+            restore(repo, folder)?;
+            return Err(UserError::new(format!(
+                "{patch} changes nothing in the current {folder}; its exercise may already be \
+                 part of the starting code"
+            )));
+        }
         std::fs::write(repo.path(&patch), &diff.stdout)
             .map_err(|e| UserError::new(format!("cannot write {patch}: {e}")))?;
         restore(repo, folder)?;
