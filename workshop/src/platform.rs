@@ -36,14 +36,6 @@ impl Os {
     }
 }
 
-/// The file name cargo gives the binary `name` (`stage1`, `stage1.exe`).
-pub fn exe_name(os: Os, name: &str) -> String {
-    match os {
-        Os::Windows => format!("{name}.exe"),
-        Os::Linux | Os::MacOs | Os::Other => name.to_owned(),
-    }
-}
-
 /// Where the kernel's cap on a listen backlog can be read. The stages ask for 1024; a
 /// lower cap silently shortens the queue, and a burst of connections that overflows it
 /// meets the client's 1 s SYN retry.
@@ -112,13 +104,6 @@ pub fn open_file_limits() -> Option<Result<(u64, u64), String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn binaries_carry_the_exe_suffix_on_windows_only() {
-        assert_eq!(exe_name(Os::Linux, "stage1"), "stage1");
-        assert_eq!(exe_name(Os::MacOs, "stress-client"), "stress-client");
-        assert_eq!(exe_name(Os::Windows, "stage1"), "stage1.exe");
-    }
 
     #[test]
     fn the_backlog_cap_is_read_where_each_os_keeps_it() {

@@ -4,7 +4,7 @@
 
 use super::judge::{freshness, Freshness, Terminal};
 use super::subprocess::capture;
-use crate::platform::{self, exe_name, BacklogCap, Os};
+use crate::platform::{self, BacklogCap, Os};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fs;
@@ -13,6 +13,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
+use stress_client::platform::{binary_file_name, OS};
 
 /// Long enough for a cargo that first waits on another cargo's package-cache lock on a
 /// slow laptop, short enough that nobody wonders whether the doctor hung.
@@ -157,7 +158,7 @@ pub fn release_builds(metadata: &Metadata) -> Result<Vec<(String, Freshness)>, S
         let package = package.ok_or_else(|| format!("the workspace has no package `{name}`"))?;
         let newest = newest_source(metadata, package, false);
         for bin in package.has_kind("bin") {
-            let binary = release.join(exe_name(Os::current(), &bin.name));
+            let binary = release.join(binary_file_name(&bin.name, OS));
             found.push((bin.name.clone(), freshness(modified(&binary), newest)));
         }
     }
@@ -218,7 +219,7 @@ fn built_test(
         .iter()
         .filter(built_from_test)
         .filter_map(|(stem, _)| {
-            let binary = deps.join(exe_name(Os::current(), stem));
+            let binary = deps.join(binary_file_name(stem, OS));
             Some((modified(&binary)?, binary))
         })
         .max_by_key(|(time, _)| *time)

@@ -10,6 +10,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use stress_client::catalogue::Stage;
+use stress_client::compare::stages;
+use stress_client::platform::{self, StopMethod};
 use stress_client::stats::{ServerStats, StatsClient};
 use stress_client::target::Target;
 
@@ -19,10 +21,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How long a stage asked to stop may take before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The flag a stage has when it can be stopped by closing its stdin (portable, unlike a
-/// signal); passed only to a stage whose `--help` mentions it.
-const STOP_ON_STDIN_CLOSE: &str = "--stop-on-stdin-close";
 
 /// Where the stages' binaries are, and the runtime the load runs on.
 pub struct Lab {
@@ -78,9 +76,11 @@ impl Lab {
         }
         let mut command = Command::new(&binary);
         command.args(["--addr", "127.0.0.1:0"]).args(flags);
-        let stops_on_stdin_close = supports_stdin_stop(&binary);
+        // Closing stdin stops a stage on every OS (no signal needed); stage 1 has no
+        // graceful shutdown at all and is killed.
+        let stops_on_stdin_close = stages::facts(stage.number).is_some_and(|f| f.graceful_shutdown);
         if stops_on_stdin_close {
-            command.arg(STOP_ON_STDIN_CLOSE);
+            command.args(StopMethod::CloseStdin.stage_flag());
         }
         let mut child = command
             .stdin(Stdio::piped())
@@ -149,18 +149,7 @@ impl Drop for RunningStage {
 
 /// `<dir>/<package><EXE_SUFFIX>`: `stage5` on Linux and macOS, `stage5.exe` on Windows.
 pub fn binary_path(dir: &Path, package: &str) -> PathBuf {
-    dir.join(format!("{package}{}", std::env::consts::EXE_SUFFIX))
-}
-
-/// Whether the stage's `--help` offers the stdin stop (stages before that flag do not).
-fn supports_stdin_stop(binary: &Path) -> bool {
-    Command::new(binary)
-        .arg("--help")
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).contains(STOP_ON_STDIN_CLOSE))
-        .unwrap_or(false)
+    dir.join(platform::binary_file_name(package, platform::OS))
 }
 
 /// Reads the stage's stdout until `listening on http://ADDR`, at most `START_TIMEOUT`;
