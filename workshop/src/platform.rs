@@ -1,6 +1,6 @@
 //! Everything the `workshop` crate does differently on Linux, macOS and Windows, in one place.
 //!
-//! The decisions (what a binary is called, where the listen-backlog cap is read, whether an
+//! The decisions (where the listen-backlog cap is read, whether an
 //! open-file limit exists) are pure functions that take the OS as an argument, so the unit
 //! tests (`cargo test -p workshop platform`) cover all three platforms on any one machine.
 //! Only the few lines that must call an OS-only API sit behind `cfg`, at the bottom.
