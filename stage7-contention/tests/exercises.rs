@@ -70,8 +70,8 @@ async fn exercise_5_count_lock_waiters() {
                 "four jobs sent one after the other, each done before the next arrived, \
                  never met at the lock, yet `peak_lock_waiters` is {calm_peak}"
             ),
-            "count what really happens: raise the gauge right before `acquire()` in \
-             `Ledger::locked` and lower it once the lock is yours, no constant",
+            "count what really happens: raise the gauge right before `self.balances.lock()` \
+             in `Ledger::apply` and lower it once the lock is yours, no constant",
         );
     }
     // Then a line: four workers, eight jobs that hold the lock for 400 ms each and do
@@ -109,7 +109,7 @@ async fn exercise_5_count_lock_waiters() {
                 "with four workers, one of them holding the lock, `lock_waiters` showed 4 \
                  in {holder_counted_as_waiter} samples: the holder is counted as waiting"
             ),
-            "lower the gauge as soon as `acquire()` returns, before the held work",
+            "lower the gauge as soon as `lock()` returns, before the held work",
         );
     }
     if stats["lock_waiters"].as_u64() != Some(0) {
@@ -232,7 +232,7 @@ async fn exercise_7_hold_outside_the_lock() {
                  in {} samples ({SAMPLE_EVERY:?} apart)",
                 seen.all_busy_nobody_holding
             ),
-            "sleep `hold` in `Ledger::locked` before `acquire()`, and keep the gauges \
+            "sleep `hold` in `Ledger::apply` before `self.balances.lock()`, and keep the gauges \
              counting what the workers do",
         );
     }
