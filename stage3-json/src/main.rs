@@ -41,7 +41,7 @@ async fn main() -> ExitCode {
          knobs: --max-body {max_body} bytes, --read-timeout {timeout:?}\n\
          \n\
          try:\n  \
-           curl -i -d '{{\"user\":\"alice\",\"action\":\"buy\",\"amount\":100}}' http://{addr}/events\n  \
+           cargo run --release -p stress-client -- post http://{addr} --user alice --action buy --amount 100\n  \
            curl -i -d '{{\"user\":\"alice\"' http://{addr}/events\n  \
            cargo run --release -p stress-client -- garbage http://{addr}\n\
          \n\

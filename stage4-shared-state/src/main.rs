@@ -41,7 +41,7 @@ async fn main() -> ExitCode {
          model: {formula} = {model}, however many clients arrive together\n\
          \n\
          try:\n  \
-           curl -i -d '{{\"user\":\"alice\",\"action\":\"buy\",\"amount\":100}}' http://{addr}/events\n  \
+           cargo run --release -p stress-client -- post http://{addr} --user alice --action buy --amount 100\n  \
            curl -s http://{addr}/stats\n  \
            cargo run --release -p stress-client -- run http://{addr} --requests 20 --concurrency 4\n\
          \n\

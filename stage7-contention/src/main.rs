@@ -43,7 +43,7 @@ async fn main() -> ExitCode {
          model: {formula} = {model} ({lock}); a burst gets about capacity + workers + model × (burst seconds − one job) accepted\n\
          \n\
          try:\n  \
-           curl -i -d '{{\"user\":\"alice\",\"action\":\"buy\",\"amount\":100}}' http://{addr}/events\n  \
+           cargo run --release -p stress-client -- post http://{addr} --user alice --action buy --amount 100\n  \
            curl -s http://{addr}/stats\n  \
            cargo run --release -p stress-client -- run http://{addr}\n\
          \n\
