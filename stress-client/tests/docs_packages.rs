@@ -166,6 +166,33 @@ fn workspace_members_and_dev_dependencies_agree_with_the_catalogue() {
     }
 }
 
+/// The root README's stage table is a copy of the catalogue, row for row: number,
+/// package, folder and lesson, so `stress-client stages` and the README never disagree.
+#[test]
+fn the_readme_stage_table_is_the_catalogue() {
+    use stress_client::catalogue::STAGES;
+    let readme =
+        std::fs::read_to_string(workspace_root().join("README.md")).expect("the root README");
+    let rows: Vec<&str> = readme
+        .lines()
+        .filter(|line| line.starts_with("| ") && line.contains("| `stage"))
+        .collect();
+    let expected: Vec<String> = STAGES
+        .iter()
+        .map(|stage| {
+            format!(
+                "| {} | `{}` | [`{}/`]({}/README.md) | {} |",
+                stage.number, stage.package, stage.folder, stage.folder, stage.lesson
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows, expected,
+        "README.md's stage table differs from stress-client/src/catalogue.rs: copy the \
+         lessons from `cargo run --release -p stress-client -- stages`"
+    );
+}
+
 #[test]
 fn root_quick_start_runs_compare_and_every_test() {
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
