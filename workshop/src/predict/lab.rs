@@ -65,17 +65,24 @@ impl Lab {
         self.runtime.block_on(future)
     }
 
+    /// `Err` naming the build command when `stage` has no binary here yet.
+    pub fn require(&self, stage: &Stage) -> Result<(), UserError> {
+        let binary = self.binary(stage);
+        if binary.is_file() {
+            return Ok(());
+        }
+        Err(UserError::new(format!(
+            "{} is not built yet: run `cargo build --release -p {}` (or `cargo run -p \
+             workshop -- doctor --prepare`), then try again",
+            binary.display(),
+            stage.package
+        )))
+    }
+
     /// Starts `stage` on a free loopback port with `flags` and waits for its address.
     pub fn start(&self, stage: &Stage, flags: &[&str]) -> Result<RunningStage, UserError> {
+        self.require(stage)?;
         let binary = self.binary(stage);
-        if !binary.is_file() {
-            return Err(UserError::new(format!(
-                "{} is not built yet: run `cargo build --release -p {}` (or `cargo run -p \
-                 workshop -- doctor --prepare`), then try again",
-                binary.display(),
-                stage.package
-            )));
-        }
         let mut command = Command::new(&binary);
         command.args(["--addr", "127.0.0.1:0"]).args(flags);
         let stops_on_stdin_close = supports_stdin_stop(&binary);
