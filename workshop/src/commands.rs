@@ -37,6 +37,19 @@ pub fn list_json(exercises: &[&Exercise], progress: &Progress) -> serde_json::Va
     serde_json::Value::Array(items)
 }
 
+/// The title column of `list`: what is left of 80 columns beside the id, kind and state.
+const TITLE_COLUMNS: usize = 46;
+
+/// `text` in at most `width` characters; a cut title ends in "…", so it never reads as a
+/// whole one ("after the lock is relea").
+pub fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(width.saturating_sub(1)).collect();
+    format!("{}…", kept.trim_end())
+}
+
 /// The `list` table: one line per exercise, at most 80 columns, then the counts.
 pub fn list_table(exercises: &[&Exercise], progress: &Progress) -> String {
     let mut out = String::new();
@@ -51,7 +64,7 @@ pub fn list_table(exercises: &[&Exercise], progress: &Progress) -> String {
             State::NotYet => "·",
             State::Discuss => " ",
         };
-        let title: String = e.title.chars().take(46).collect();
+        let title = fit(&e.title, TITLE_COLUMNS);
         out.push_str(&format!(
             "  {mark} {:<5} {title:<46} {:<10} {}\n",
             e.id,
@@ -355,6 +368,27 @@ mod tests {
         assert!(table
             .lines()
             .any(|l| l.contains("1.2") && l.contains("passed")));
+    }
+
+    #[test]
+    fn a_title_too_long_for_its_column_is_cut_with_an_ellipsis() {
+        assert_eq!(
+            fit("Keep each user's events in order", 46),
+            "Keep each user's events in order"
+        );
+        let cut = fit("Write the audit record after the lock is released", 46);
+        assert_eq!(cut, "Write the audit record after the lock is rele…");
+        assert_eq!(cut.chars().count(), 46);
+        assert_eq!(fit("one two", 5), "one…");
+        // In the table: a long title still fits 80 columns and says it was cut.
+        let long = Exercise {
+            title: "A".repeat(60),
+            ..manifest().exercises[0].clone()
+        };
+        let table = list_table(&[&long], &Progress::default());
+        let row = table.lines().find(|l| l.contains("AAA")).expect("the row");
+        assert!(row.contains("A…"), "{row}");
+        assert!(row.chars().count() <= 80, "{row}");
     }
 
     #[test]
