@@ -192,25 +192,46 @@ pub fn check(repo: &Repo, what: &str) -> Outcome {
 }
 
 /// `hint N.K`: every hint, in order.
-pub fn hint(repo: &Repo, id: &str) -> Outcome {
+pub fn hint(repo: &Repo, id: &str, all: bool) -> Outcome {
     let manifest = Manifest::load(&repo.root)?;
     let exercise = manifest.find(id)?;
-    if exercise.hints.is_empty() {
+    let total = exercise.hints.len();
+    if total == 0 {
         println!(
             "exercise {} has no hints; the chapter {} explains it",
             exercise.id,
             exercise.chapter().display()
         );
+        return Ok(verdict(true));
     }
-    for (number, hint) in exercise.hints.iter().enumerate() {
+    let mut progress = Progress::load(&repo.root);
+    let seen = progress.hints_seen.get(&exercise.id).copied().unwrap_or(0);
+    let shown = if all {
+        total
+    } else {
+        hints_to_show(seen, total)
+    };
+    for (number, hint) in exercise.hints.iter().take(shown).enumerate() {
+        println!("Hint {} of {total}:\n{}\n", number + 1, wrap(hint, 78));
+    }
+    if shown < total {
         println!(
-            "Hint {} of {}:\n{}\n",
-            number + 1,
-            exercise.hints.len(),
-            wrap(hint, 78)
+            "Try it with this one first; `cargo run -p workshop -- hint {}` again shows the \
+             next hint.",
+            exercise.id
         );
     }
+    if !all && shown > seen {
+        progress.hints_seen.insert(exercise.id.clone(), shown);
+        progress.save(&repo.root);
+    }
     Ok(verdict(true))
+}
+
+/// How many hints `hint` shows when `seen` were shown before: one more each time, up to
+/// all of them (the first hint is the idea, the last is often the code).
+pub fn hints_to_show(seen: usize, total: usize) -> usize {
+    (seen + 1).min(total)
 }
 
 /// `solution N.K [--apply]`.
@@ -389,6 +410,14 @@ mod tests {
         let row = table.lines().find(|l| l.contains("AAA")).expect("the row");
         assert!(row.contains("A…"), "{row}");
         assert!(row.chars().count() <= 80, "{row}");
+    }
+
+    #[test]
+    fn each_hint_call_reveals_one_more_hint() {
+        assert_eq!(hints_to_show(0, 2), 1);
+        assert_eq!(hints_to_show(1, 2), 2);
+        assert_eq!(hints_to_show(2, 2), 2);
+        assert_eq!(hints_to_show(0, 1), 1);
     }
 
     #[test]

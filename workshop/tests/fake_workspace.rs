@@ -120,6 +120,37 @@ fn check_says_not_done_passed_or_does_not_compile_with_its_exit_code() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+#[test]
+fn hint_reveals_one_more_hint_each_time_and_all_shows_every_one() {
+    let root = fake("hint");
+    let text = |args: &[&str]| {
+        let out = workshop(&root, args);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = text(&["hint", "1.2"]);
+    assert!(first.contains("Hint 1 of 2:\nlook at DONE"), "{first}");
+    assert!(!first.contains("set it to true"), "{first}");
+    assert!(first.contains("again shows the next hint"), "{first}");
+    let second = text(&["hint", "1.2"]);
+    assert!(second.contains("Hint 2 of 2:\nset it to true"), "{second}");
+    assert!(!second.contains("again shows the next hint"), "{second}");
+    assert_eq!(text(&["hint", "1.2"]), second, "no hint after the last");
+    // Another exercise counts on its own; --all shows both and saves nothing.
+    let other = text(&["hint", "1.3"]);
+    assert!(other.contains("Hint 1 of 1:\nlook at TWO"), "{other}");
+    let root_all = fake("hint-all");
+    let out = workshop(&root_all, &["hint", "1.2", "--all"]);
+    let all = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        all.contains("look at DONE") && all.contains("set it to true"),
+        "{all}"
+    );
+    assert!(!root_all.join(".workshop-progress.json").exists());
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(&root_all);
+}
+
 /// `git` in the fake workspace, with an identity so `commit` works on a bare CI machine.
 fn git(root: &Path, args: &[&str]) {
     let status = Command::new("git")
