@@ -79,6 +79,22 @@ impl Lab {
         )))
     }
 
+    /// Whether `stage`'s binary is older than the sources in `folder` (its `src/` and
+    /// `Cargo.toml`): the learner edited the stage since the last release build, so a
+    /// measurement would be of the code as it was, not as it is.
+    pub fn is_stale(&self, stage: &Stage, folder: &Path) -> bool {
+        use crate::doctor::judge::{freshness, Freshness};
+        use crate::doctor::probe::newest_in;
+        let built = std::fs::metadata(self.binary(stage))
+            .and_then(|m| m.modified())
+            .ok();
+        let newest = [folder.join("src"), folder.join("Cargo.toml")]
+            .iter()
+            .filter_map(|path| newest_in(path))
+            .max();
+        freshness(built, newest) == Freshness::Stale
+    }
+
     /// Starts `stage` on a free loopback port with `flags` and waits for its address.
     pub fn start(&self, stage: &Stage, flags: &[&str]) -> Result<RunningStage, UserError> {
         self.require(stage)?;

@@ -81,6 +81,13 @@ pub fn run(repo: &Repo, id: &str, answer: Option<&str>) -> Outcome {
     let lab = lab::Lab::new(binaries)?;
     let stage = exercise.stage();
     lab.require(stage)?;
+    if lab.is_stale(stage, &repo.path(stage.folder)) {
+        eprintln!(
+            "note: your edits in {} are newer than its release build, which is what gets \
+             measured; `cargo build --release -p {}` first to measure your code",
+            stage.folder, stage.package
+        );
+    }
     println!("Exercise {}: {}\n", exercise.id, exercise.title);
     println!(
         "{}",
