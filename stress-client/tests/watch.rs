@@ -86,6 +86,7 @@ fn at_80_by_24_the_lock_and_peaks_panels_show_whole_numbers() {
     stats.accepted = 116;
     stats.rejected = 48_840;
     stats.processed = 116;
+    stats.model_lock_jobs_per_sec = Some(100.0);
     let screen = render(&watched(&stats, 40), 80, 24);
     for expected in [
         "total accepted 116  rejected 48840 ",
@@ -93,6 +94,8 @@ fn at_80_by_24_the_lock_and_peaks_panels_show_whole_numbers() {
         "accepted/s 40.0  processed/s ",
         "wait  p50 51.9 ms   p99 132.5 ms",
         "holders now 1 (peak 1)",
+        // The model's numbers first; only the formula may meet the border.
+        "model: 100.0 jobs/s · lock bound 100.0 jobs/s · min(workers",
     ] {
         assert!(screen.contains(expected), "{expected:?} missing:\n{screen}");
     }

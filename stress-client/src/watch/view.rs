@@ -83,7 +83,8 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &WatchState) {
                 )),
             ]));
             lines.push(Line::from(format!("knobs: {}", format_knobs(stats))));
-            lines.push(model_line(stats));
+            // Inside the border: the frame's width less two.
+            lines.push(model_line(stats, area.width.saturating_sub(2) as usize));
         }
         None => lines.push(Line::from("no stats yet")),
     }
@@ -108,7 +109,34 @@ fn bound(stats: &ServerStats) -> Option<ModelBound> {
     model::bound(stats, users)
 }
 
-fn model_line(stats: &ServerStats) -> Line<'static> {
+/// The model: formula, value, then the lock's bound. Where that does not fit (80 columns),
+/// the numbers come first and the formula last, so the border cuts only the formula,
+/// never a number or its unit.
+fn model_line(stats: &ServerStats, width: usize) -> Line<'static> {
+    let wide = model_line_formula_first(stats);
+    if wide.width() <= width {
+        return wide;
+    }
+    let mut spans = match bound(stats) {
+        Some(bound) => vec![
+            Span::raw("model: "),
+            Span::styled(
+                format!("{:.1} jobs/s", bound.jobs_per_sec),
+                Style::new().bold(),
+            ),
+        ],
+        None => vec![Span::raw(format!("model: {}", model::NO_BOUND))],
+    };
+    if let Some(lock) = model::lock_bound(stats) {
+        spans.push(Span::raw(format!(" · {}", lock.describe())));
+    }
+    if let Some(bound) = bound(stats) {
+        spans.push(Span::raw(format!(" · {}", bound.formula)));
+    }
+    Line::from(spans)
+}
+
+fn model_line_formula_first(stats: &ServerStats) -> Line<'static> {
     let mut spans = match bound(stats) {
         Some(bound) => vec![
             Span::raw("model: "),
