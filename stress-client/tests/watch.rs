@@ -78,6 +78,29 @@ fn stage7_frame_shows_queue_workers_formula_and_lock() {
     );
 }
 
+/// At the 80x24 the doctor asks for, the bottom panels cut no number short: a cut number
+/// reads as a different one ("rejected 488" for 4884).
+#[test]
+fn at_80_by_24_the_lock_and_peaks_panels_show_whole_numbers() {
+    let mut stats = snapshot(STAGE7_BURST);
+    stats.accepted = 116;
+    stats.rejected = 48_840;
+    stats.processed = 116;
+    stats.model_lock_jobs_per_sec = Some(100.0);
+    let screen = render(&watched(&stats, 40), 80, 24);
+    for expected in [
+        "total accepted 116  rejected 48840 ",
+        "processed 116 ",
+        "accepted/s 40.0  processed/s ",
+        "wait  p50 51.9 ms   p99 132.5 ms",
+        "holders now 1 (peak 1)",
+        // The model's numbers first; only the formula may meet the border.
+        "model: 100.0 jobs/s · lock bound 100.0 jobs/s · min(workers",
+    ] {
+        assert!(screen.contains(expected), "{expected:?} missing:\n{screen}");
+    }
+}
+
 /// Stage 7 with `--hold-ms 0` serves `null` bounds: the view says so instead of a number.
 #[test]
 fn a_stage_without_bounds_shows_no_bound_and_no_lock_bound() {

@@ -115,8 +115,11 @@ pub fn verdict_of(stdout: &str, name: &str) -> Verdict {
     }
 }
 
-/// The panic message in the `---- name stdout ----` section: the lines after
-/// `panicked at FILE:LINE:COL:` up to the `note:` that follows.
+/// The panic message in the `---- name stdout ----` section: the paragraph after
+/// `panicked at FILE:LINE:COL:`. It ends at the first blank line, not only at the `note:`
+/// that follows: libtest prints that note after the first panic of the run alone, and
+/// what the stage under test printed after a later panic (its own log lines, captured
+/// with the test's output) would otherwise read as part of the check's sentence.
 fn panic_message(stdout: &str, name: &str) -> String {
     let header = format!("---- {name} stdout ----");
     let Some(section) = stdout.split(&header).nth(1) else {
@@ -125,7 +128,13 @@ fn panic_message(stdout: &str, name: &str) -> String {
     let mut lines = section.lines().skip_while(|l| !l.contains("panicked at"));
     let _panicked_at = lines.next();
     lines
-        .take_while(|l| !l.starts_with("note:") && !l.starts_with("---- ") && *l != "failures:")
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| {
+            !l.trim().is_empty()
+                && !l.starts_with("note:")
+                && !l.starts_with("---- ")
+                && *l != "failures:"
+        })
         .map(str::trim_end)
         .collect::<Vec<_>>()
         .join("\n")
@@ -178,6 +187,32 @@ mod tests {
             verdict_of(&crashed, "exercise_2_read_timeout"),
             Verdict::Crashed(_)
         ));
+    }
+
+    #[test]
+    fn what_the_stage_prints_after_a_later_panic_is_not_part_of_the_sentence() {
+        // Two checks failed in one run: only the first panic gets libtest's `note:` line,
+        // and the stage's own log line was captured right after the second message.
+        let stdout = "\nrunning 2 tests\ntest exercise_2_a ... FAILED\n\
+            test exercise_3_b ... FAILED\n\nfailures:\n\n---- exercise_2_a stdout ----\n\n\
+            thread 'exercise_2_a' panicked at stage1-blocking/tests/exercises.rs:40:5:\n\n\n\
+            exercise 1.2 not done yet: no answer.\nWhat to do: a timeout.\n\n\
+            note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\
+            ---- exercise_3_b stdout ----\n\n\
+            thread 'exercise_3_b' panicked at stage1-blocking/tests/exercises.rs:60:5:\n\n\n\
+            exercise 1.3 not done yet: no echo.\nWhat to do: threads.\n\n\n\
+            connection ended with an error: unexpected end of file\n\n\
+            failures:\n    exercise_2_a\n    exercise_3_b\n";
+        assert_eq!(
+            verdict_of(stdout, "exercise_2_a"),
+            Verdict::NotDone(
+                "exercise 1.2 not done yet: no answer.\nWhat to do: a timeout.".into()
+            )
+        );
+        assert_eq!(
+            verdict_of(stdout, "exercise_3_b"),
+            Verdict::NotDone("exercise 1.3 not done yet: no echo.\nWhat to do: threads.".into())
+        );
     }
 
     #[test]

@@ -32,10 +32,13 @@ pub enum Command {
         /// N.K, N, or all.
         what: String,
     },
-    /// The hints of an exercise, in order.
+    /// The next hint of an exercise: each call shows one more (--all shows every one).
     Hint {
         /// N.K
         id: String,
+        /// Every hint at once, without counting them as seen.
+        #[arg(long)]
+        all: bool,
     },
     /// Print an exercise's reference solution (a patch), or apply it with --apply.
     Solution {
@@ -115,7 +118,7 @@ fn dispatch(cli: Cli) -> Outcome {
             verify,
         }) => commands::list(&repo, stage.as_deref(), json, verify),
         Some(Command::Check { what }) => commands::check(&repo, &what),
-        Some(Command::Hint { id }) => commands::hint(&repo, &id),
+        Some(Command::Hint { id, all }) => commands::hint(&repo, &id, all),
         Some(Command::Solution { id, apply }) => commands::solution(&repo, &id, apply),
         Some(Command::Reset { stage, yes }) => commands::reset(&repo, &stage, yes),
         Some(Command::Predict { id, answer }) => predict::run(&repo, &id, answer.as_deref()),

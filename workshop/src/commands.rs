@@ -37,6 +37,19 @@ pub fn list_json(exercises: &[&Exercise], progress: &Progress) -> serde_json::Va
     serde_json::Value::Array(items)
 }
 
+/// The title column of `list`: what is left of 80 columns beside the id, kind and state.
+const TITLE_COLUMNS: usize = 46;
+
+/// `text` in at most `width` characters; a cut title ends in "…", so it never reads as a
+/// whole one ("after the lock is relea").
+pub fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(width.saturating_sub(1)).collect();
+    format!("{}…", kept.trim_end())
+}
+
 /// The `list` table: one line per exercise, at most 80 columns, then the counts.
 pub fn list_table(exercises: &[&Exercise], progress: &Progress) -> String {
     let mut out = String::new();
@@ -51,7 +64,7 @@ pub fn list_table(exercises: &[&Exercise], progress: &Progress) -> String {
             State::NotYet => "·",
             State::Discuss => " ",
         };
-        let title: String = e.title.chars().take(46).collect();
+        let title = fit(&e.title, TITLE_COLUMNS);
         out.push_str(&format!(
             "  {mark} {:<5} {title:<46} {:<10} {}\n",
             e.id,
@@ -179,25 +192,46 @@ pub fn check(repo: &Repo, what: &str) -> Outcome {
 }
 
 /// `hint N.K`: every hint, in order.
-pub fn hint(repo: &Repo, id: &str) -> Outcome {
+pub fn hint(repo: &Repo, id: &str, all: bool) -> Outcome {
     let manifest = Manifest::load(&repo.root)?;
     let exercise = manifest.find(id)?;
-    if exercise.hints.is_empty() {
+    let total = exercise.hints.len();
+    if total == 0 {
         println!(
             "exercise {} has no hints; the chapter {} explains it",
             exercise.id,
             exercise.chapter().display()
         );
+        return Ok(verdict(true));
     }
-    for (number, hint) in exercise.hints.iter().enumerate() {
+    let mut progress = Progress::load(&repo.root);
+    let seen = progress.hints_seen.get(&exercise.id).copied().unwrap_or(0);
+    let shown = if all {
+        total
+    } else {
+        hints_to_show(seen, total)
+    };
+    for (number, hint) in exercise.hints.iter().take(shown).enumerate() {
+        println!("Hint {} of {total}:\n{}\n", number + 1, wrap(hint, 78));
+    }
+    if shown < total {
         println!(
-            "Hint {} of {}:\n{}\n",
-            number + 1,
-            exercise.hints.len(),
-            wrap(hint, 78)
+            "Try it with this one first; `cargo run -p workshop -- hint {}` again shows the \
+             next hint.",
+            exercise.id
         );
     }
+    if !all && shown > seen {
+        progress.hints_seen.insert(exercise.id.clone(), shown);
+        progress.save(&repo.root);
+    }
     Ok(verdict(true))
+}
+
+/// How many hints `hint` shows when `seen` were shown before: one more each time, up to
+/// all of them (the first hint is the idea, the last is often the code).
+pub fn hints_to_show(seen: usize, total: usize) -> usize {
+    (seen + 1).min(total)
 }
 
 /// `solution N.K [--apply]`.
@@ -223,6 +257,19 @@ pub fn solution(repo: &Repo, id: &str, apply: bool) -> Outcome {
     let relative = relative.to_string_lossy();
     let checked = run(repo.git().args(["apply", "--check", &relative]))?;
     if !checked.status.success() {
+        // A patch that applies in reverse is already in place (`--apply` run twice): that
+        // is not a conflict, and telling the learner to reset would throw their work away.
+        let reverse = run(repo
+            .git()
+            .args(["apply", "--reverse", "--check", &relative]))?;
+        if reverse.status.success() {
+            println!(
+                "the solution of {} is already applied to your {folder}; `cargo run -p \
+                 workshop -- check {}` tells you whether it passes",
+                exercise.id, exercise.id
+            );
+            return Ok(verdict(true));
+        }
         if let Some(after) = exercise.after.as_deref() {
             return Err(UserError::new(format!(
                 "the solution does not apply to your {folder}: exercise {} builds on \
@@ -350,6 +397,35 @@ mod tests {
         assert!(table
             .lines()
             .any(|l| l.contains("1.2") && l.contains("passed")));
+    }
+
+    #[test]
+    fn a_title_too_long_for_its_column_is_cut_with_an_ellipsis() {
+        assert_eq!(
+            fit("Keep each user's events in order", 46),
+            "Keep each user's events in order"
+        );
+        let cut = fit("Write the audit record after the lock is released", 46);
+        assert_eq!(cut, "Write the audit record after the lock is rele…");
+        assert_eq!(cut.chars().count(), 46);
+        assert_eq!(fit("one two", 5), "one…");
+        // In the table: a long title still fits 80 columns and says it was cut.
+        let long = Exercise {
+            title: "A".repeat(60),
+            ..manifest().exercises[0].clone()
+        };
+        let table = list_table(&[&long], &Progress::default());
+        let row = table.lines().find(|l| l.contains("AAA")).expect("the row");
+        assert!(row.contains("A…"), "{row}");
+        assert!(row.chars().count() <= 80, "{row}");
+    }
+
+    #[test]
+    fn each_hint_call_reveals_one_more_hint() {
+        assert_eq!(hints_to_show(0, 2), 1);
+        assert_eq!(hints_to_show(1, 2), 2);
+        assert_eq!(hints_to_show(2, 2), 2);
+        assert_eq!(hints_to_show(0, 1), 1);
     }
 
     #[test]

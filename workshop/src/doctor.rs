@@ -9,8 +9,8 @@
 //! 1 on any FAIL, 0 otherwise. Probing the machine (`probe.rs`) is kept apart from judging
 //! the answers (`judge.rs`), so every verdict is unit-tested with faked answers.
 
-mod judge;
-mod probe;
+pub(crate) mod judge;
+pub(crate) mod probe;
 mod subprocess;
 
 use crate::platform::Os;

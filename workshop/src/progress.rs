@@ -27,6 +27,10 @@ pub struct Progress {
     /// The last graded prediction of each prediction exercise, by id.
     #[serde(default)]
     pub predicted: BTreeMap<String, Prediction>,
+    /// How many hints of each exercise `hint N.K` has shown, so the next call reveals one
+    /// more instead of handing over the last hint (often the code) at the first asking.
+    #[serde(default)]
+    pub hints_seen: BTreeMap<String, usize>,
 }
 
 /// An exercise's state, as `list` shows it.

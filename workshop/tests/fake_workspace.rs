@@ -120,6 +120,95 @@ fn check_says_not_done_passed_or_does_not_compile_with_its_exit_code() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+#[test]
+fn hint_reveals_one_more_hint_each_time_and_all_shows_every_one() {
+    let root = fake("hint");
+    let text = |args: &[&str]| {
+        let out = workshop(&root, args);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = text(&["hint", "1.2"]);
+    assert!(first.contains("Hint 1 of 2:\nlook at DONE"), "{first}");
+    assert!(!first.contains("set it to true"), "{first}");
+    assert!(first.contains("again shows the next hint"), "{first}");
+    let second = text(&["hint", "1.2"]);
+    assert!(second.contains("Hint 2 of 2:\nset it to true"), "{second}");
+    assert!(!second.contains("again shows the next hint"), "{second}");
+    assert_eq!(text(&["hint", "1.2"]), second, "no hint after the last");
+    // Another exercise counts on its own; --all shows both and saves nothing.
+    let other = text(&["hint", "1.3"]);
+    assert!(other.contains("Hint 1 of 1:\nlook at TWO"), "{other}");
+    let root_all = fake("hint-all");
+    let out = workshop(&root_all, &["hint", "1.2", "--all"]);
+    let all = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        all.contains("look at DONE") && all.contains("set it to true"),
+        "{all}"
+    );
+    assert!(!root_all.join(".workshop-progress.json").exists());
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir_all(&root_all);
+}
+
+/// `git` in the fake workspace, with an identity so `commit` works on a bare CI machine.
+fn git(root: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .current_dir(root)
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}
+
+/// 1.2's reference patch: DONE turned on.
+const SOLUTION_1_2: &str = "\
+diff --git a/stage1-blocking/src/lib.rs b/stage1-blocking/src/lib.rs
+--- a/stage1-blocking/src/lib.rs
++++ b/stage1-blocking/src/lib.rs
+@@ -1,2 +1,2 @@
+-pub const DONE: bool = false;
++pub const DONE: bool = true;
+ pub const TWO: bool = false;
+";
+
+#[test]
+fn applying_a_solution_twice_says_it_is_in_place_and_an_overlap_still_refuses() {
+    let root = fake("apply");
+    let patch = root.join("solutions/stage1-blocking/exercise_2.patch");
+    std::fs::create_dir_all(patch.parent().expect("a folder")).expect("dir");
+    std::fs::write(&patch, SOLUTION_1_2).expect("write");
+    git(&root, &["init", "-q"]);
+    git(&root, &["add", "."]);
+    git(&root, &["commit", "-q", "-m", "start"]);
+
+    let first = workshop(&root, &["solution", "1.2", "--apply"]);
+    assert_eq!(first.status.code(), Some(0), "{first:?}");
+    let lib = root.join("stage1-blocking/src/lib.rs");
+    let applied = std::fs::read_to_string(&lib).expect("read");
+    assert!(applied.contains("DONE: bool = true"), "{applied}");
+
+    // Run twice, the patch is already there: no advice to reset (which would discard it).
+    let again = workshop(&root, &["solution", "1.2", "--apply"]);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert!(stdout.contains("already applied"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&lib).expect("read"), applied);
+
+    // An edit that really overlaps the patch is still refused, with what to do next.
+    set_lib(
+        &root,
+        "pub const DONE: bool = maybe();\npub const TWO: bool = false;\n",
+    );
+    let overlap = workshop(&root, &["solution", "1.2", "--apply"]);
+    let stderr = String::from_utf8_lossy(&overlap.stderr);
+    assert_eq!(overlap.status.code(), Some(2), "{overlap:?}");
+    assert!(stderr.contains("your edits overlap it"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 /// The pane's text now.
 fn pane(session: &str) -> String {
     let out = Command::new("tmux")

@@ -71,3 +71,33 @@ fn a_missing_build_and_a_stage_that_will_not_start_say_what_to_do() {
         assert!(err.0.contains("stopped before it was listening"), "{err}");
     }
 }
+
+#[test]
+fn a_build_older_than_the_stage_sources_is_stale() {
+    use std::time::{Duration, SystemTime};
+    let root = std::env::temp_dir().join(format!("workshop-stale-{}", std::process::id()));
+    let (bin, folder) = (root.join("release"), root.join("stage5-backpressure"));
+    std::fs::create_dir_all(&bin).expect("dir");
+    std::fs::create_dir_all(folder.join("src")).expect("dir");
+    let binary = workshop::predict::lab::binary_path(&bin, "stage5");
+    let source = folder.join("src/lib.rs");
+    std::fs::write(&binary, "").expect("write");
+    std::fs::write(&source, "").expect("write");
+    let set = |path: &std::path::Path, time: SystemTime| {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(path)
+            .expect("open");
+        file.set_modified(time).expect("set the time");
+    };
+    let now = SystemTime::now();
+    let lab = Lab::new(&bin).expect("lab");
+    // Edited an hour after the build: stale.
+    set(&binary, now - Duration::from_secs(7200));
+    set(&source, now - Duration::from_secs(3600));
+    assert!(lab.is_stale(stage(5), &folder));
+    // Built after the last edit: fresh.
+    set(&binary, now);
+    assert!(!lab.is_stale(stage(5), &folder));
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -57,7 +57,11 @@ pub fn comparison_table(rows: &[RowResult], terminal: bool) -> Table {
         let count = |n: u64| if started { n.to_string() } else { "-".into() };
         let cells = [
             (index + 1).to_string(),
-            row.plan.label.clone(),
+            if terminal {
+                row.plan.label.clone()
+            } else {
+                flags_in_code_spans(&row.plan.label)
+            },
             // A code span in Markdown: mdBook's smart punctuation would turn `--addr` in plain
             // table text into an en dash, and the command would no longer paste.
             format!("`{}`", row.plan.command_line()),
@@ -183,14 +187,73 @@ pub fn render_markdown(report: &CompareReport, invocation: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# stress-client compare\n");
     let _ = writeln!(out, "```text\n{invocation}\n```\n");
-    let _ = writeln!(out, "{}\n", load_line(report));
+    let _ = writeln!(out, "{}\n", flags_in_code_spans(&load_line(report)));
     let _ = writeln!(out, "{}\n", comparison_table(&report.rows, false));
     let _ = writeln!(out, "{LEGEND}\n");
     for note in notes(&report.rows) {
-        let _ = writeln!(out, "- {note}");
+        let _ = writeln!(out, "- {}", flags_in_code_spans(&note));
     }
     let _ = writeln!(out, "\n{}", summary_line(report));
     out
+}
+
+/// Prose for Markdown with every flag, and the value after it, in a code span:
+/// "(quick: --capacity 20)" becomes "(quick: `--capacity 20`)". mdBook's smart punctuation
+/// turns a bare `--capacity` in labels and notes into an en dash, and a learner who copies
+/// the flag from the book then pastes one cargo does not know. Text already in a code span
+/// is left alone.
+pub fn flags_in_code_spans(text: &str) -> String {
+    let words: Vec<&str> = text.split(' ').collect();
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let mut in_span = false;
+    let mut index = 0;
+    while index < words.len() {
+        let word = words[index];
+        let (lead, core, trail) = split_punctuation(word);
+        if word.contains('`') || in_span || !is_flag(core) {
+            in_span ^= word.matches('`').count() % 2 == 1;
+            out.push(word.to_string());
+            index += 1;
+            continue;
+        }
+        // The span runs over flags and the one value after each, and ends at punctuation.
+        let mut parts = vec![core];
+        let mut end = trail;
+        let mut after_flag = true;
+        index += 1;
+        while end.is_empty() && index < words.len() {
+            let (next_lead, next, next_trail) = split_punctuation(words[index]);
+            let flag = is_flag(next);
+            if !next_lead.is_empty() || next.is_empty() || next.contains('`') {
+                break;
+            }
+            if !flag && !after_flag {
+                break;
+            }
+            after_flag = flag;
+            parts.push(next);
+            end = next_trail;
+            index += 1;
+        }
+        out.push(format!("{lead}`{}`{end}", parts.join(" ")));
+    }
+    out.join(" ")
+}
+
+/// `--name`: two dashes and a letter (a bare `--` is punctuation, not a flag).
+fn is_flag(word: &str) -> bool {
+    word.strip_prefix("--")
+        .and_then(|name| name.chars().next())
+        .is_some_and(|first| first.is_ascii_alphabetic())
+}
+
+/// A word split into its leading "(", the word, and its trailing ")", ",", ";", ":" or ".".
+fn split_punctuation(word: &str) -> (&str, &str, &str) {
+    let rest = word.trim_start_matches(['(', '"']);
+    let lead = &word[..word.len() - rest.len()];
+    let core = rest.trim_end_matches([')', ',', ';', ':', '.', '"']);
+    let trail = &rest[core.len()..];
+    (lead, core, trail)
 }
 
 /// `compare`'s document: the shared envelope around the report's own fields.
@@ -297,6 +360,54 @@ pub(crate) mod tests {
         );
         assert!(markdown.contains("1 FAILED"));
         assert!(markdown.contains("(row 1) server check skipped"));
+    }
+
+    #[test]
+    fn flags_in_markdown_prose_sit_in_code_spans() {
+        for (prose, expected) in [
+            (
+                "5 backpressure (quick: --capacity 20 --work-ms 100)",
+                "5 backpressure (quick: `--capacity 20 --work-ms 100`)",
+            ),
+            (
+                "under its lock (2/s at --work-ms 500), so the burst",
+                "under its lock (2/s at `--work-ms 500`), so the burst",
+            ),
+            (
+                "keep-alive; --quick; binaries",
+                "keep-alive; `--quick`; binaries",
+            ),
+            ("8 --map sharded --shards 1", "8 `--map sharded --shards 1`"),
+            ("already `--shards 1` here", "already `--shards 1` here"),
+            ("no flag -- at all", "no flag -- at all"),
+            ("6 workers", "6 workers"),
+        ] {
+            assert_eq!(flags_in_code_spans(prose), expected);
+        }
+    }
+
+    #[test]
+    fn no_bare_flag_reaches_the_markdown() {
+        let mut report = canned_report();
+        report.quick = true;
+        report.rows[0].plan.label = "1 blocking (quick: --work-ms 100)".into();
+        report.rows[0].notes = vec!["it applies 2/s at --work-ms 500, so".into()];
+        let markdown = render_markdown(&report, "stress-client compare --quick");
+        // Outside the fenced invocation, the code spans and the table's separator line,
+        // no `--` may remain.
+        let without_separator: String = markdown
+            .lines()
+            .filter(|line| !line.starts_with("|-"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let prose = without_separator
+            .split("```")
+            .step_by(2)
+            .flat_map(|part| part.split('`').step_by(2))
+            .collect::<String>();
+        assert!(!prose.contains("--"), "{markdown}");
+        assert!(markdown.contains("(quick: `--work-ms 100`)"), "{markdown}");
+        assert!(markdown.contains("at `--work-ms 500`, so"), "{markdown}");
     }
 
     #[test]

@@ -83,7 +83,8 @@ fn draw_header(frame: &mut Frame, area: Rect, state: &WatchState) {
                 )),
             ]));
             lines.push(Line::from(format!("knobs: {}", format_knobs(stats))));
-            lines.push(model_line(stats));
+            // Inside the border: the frame's width less two.
+            lines.push(model_line(stats, area.width.saturating_sub(2) as usize));
         }
         None => lines.push(Line::from("no stats yet")),
     }
@@ -108,7 +109,34 @@ fn bound(stats: &ServerStats) -> Option<ModelBound> {
     model::bound(stats, users)
 }
 
-fn model_line(stats: &ServerStats) -> Line<'static> {
+/// The model: formula, value, then the lock's bound. Where that does not fit (80 columns),
+/// the numbers come first and the formula last, so the border cuts only the formula,
+/// never a number or its unit.
+fn model_line(stats: &ServerStats, width: usize) -> Line<'static> {
+    let wide = model_line_formula_first(stats);
+    if wide.width() <= width {
+        return wide;
+    }
+    let mut spans = match bound(stats) {
+        Some(bound) => vec![
+            Span::raw("model: "),
+            Span::styled(
+                format!("{:.1} jobs/s", bound.jobs_per_sec),
+                Style::new().bold(),
+            ),
+        ],
+        None => vec![Span::raw(format!("model: {}", model::NO_BOUND))],
+    };
+    if let Some(lock) = model::lock_bound(stats) {
+        spans.push(Span::raw(format!(" · {}", lock.describe())));
+    }
+    if let Some(bound) = bound(stats) {
+        spans.push(Span::raw(format!(" · {}", bound.formula)));
+    }
+    Line::from(spans)
+}
+
+fn model_line_formula_first(stats: &ServerStats) -> Line<'static> {
     let mut spans = match bound(stats) {
         Some(bound) => vec![
             Span::raw("model: "),
@@ -131,7 +159,9 @@ fn draw_body(frame: &mut Frame, area: Rect, state: &WatchState, stats: &ServerSt
         Constraint::Length(GAUGE_ROWS),
         Constraint::Length(GAUGE_ROWS),
         Constraint::Length(GAUGE_ROWS),
-        Constraint::Min(3),
+        // The charts give way first on a short terminal: the panels below hold totals,
+        // and a panel squeezed to fewer rows than lines drops numbers.
+        Constraint::Min(0),
         Constraint::Length(BOTTOM_ROWS),
     ])
     .areas(area);
@@ -141,8 +171,10 @@ fn draw_body(frame: &mut Frame, area: Rect, state: &WatchState, stats: &ServerSt
     frame.render_widget(model_gauge(state, stats, stale), rate);
     draw_charts(frame, charts, state);
     if has_lock_panel(stats) {
+        // Halves: at 80 columns each panel keeps 38 columns inside its border, enough for
+        // the longest line of either; a line cut at the border would show a wrong number.
         let [lock, peaks] =
-            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
                 .areas(bottom);
         frame.render_widget(lock_panel(stats), lock);
         frame.render_widget(peaks_panel(state, stats), peaks);
@@ -294,13 +326,16 @@ fn peaks_panel(state: &WatchState, stats: &ServerStats) -> Paragraph<'static> {
                 .map_or("-".to_string(), |p| p.to_string())
         )),
         Line::from(format!(
-            "accepted/s {:.1}   processed/s {:.1}",
+            "accepted/s {:.1}  processed/s {:.1}",
             peaks.accepted_per_sec, peaks.processed_per_sec
         )),
+        // Totals on two short lines, not one: one line of all three was cut at 80 columns
+        // ("rejected 488" for 4884).
         Line::from(format!(
-            "totals: accepted {}  rejected {}  processed {}",
-            stats.accepted, stats.rejected, stats.processed
+            "total accepted {}  rejected {}",
+            stats.accepted, stats.rejected
         )),
+        Line::from(format!("      processed {}", stats.processed)),
     ];
     Paragraph::new(lines).block(Block::bordered().title(" peaks "))
 }

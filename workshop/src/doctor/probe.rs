@@ -258,7 +258,7 @@ fn newest_source(metadata: &Metadata, package: &Package, for_tests: bool) -> Opt
 }
 
 /// The newest file at or under `path`, skipping hidden folders; `None` if it is absent.
-fn newest_in(path: &Path) -> Option<SystemTime> {
+pub(crate) fn newest_in(path: &Path) -> Option<SystemTime> {
     if path.is_file() {
         return modified(path);
     }

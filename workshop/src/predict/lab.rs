@@ -63,17 +63,40 @@ impl Lab {
         self.runtime.block_on(future)
     }
 
+    /// `Err` naming the build command when `stage` has no binary here yet.
+    pub fn require(&self, stage: &Stage) -> Result<(), UserError> {
+        let binary = self.binary(stage);
+        if binary.is_file() {
+            return Ok(());
+        }
+        Err(UserError::new(format!(
+            "{} is not built yet: run `cargo build --release -p {}` (or `cargo run -p \
+             workshop -- doctor --prepare`), then try again",
+            binary.display(),
+            stage.package
+        )))
+    }
+
+    /// Whether `stage`'s binary is older than the sources in `folder` (its `src/` and
+    /// `Cargo.toml`): the learner edited the stage since the last release build, so a
+    /// measurement would be of the code as it was, not as it is.
+    pub fn is_stale(&self, stage: &Stage, folder: &Path) -> bool {
+        use crate::doctor::judge::{freshness, Freshness};
+        use crate::doctor::probe::newest_in;
+        let built = std::fs::metadata(self.binary(stage))
+            .and_then(|m| m.modified())
+            .ok();
+        let newest = [folder.join("src"), folder.join("Cargo.toml")]
+            .iter()
+            .filter_map(|path| newest_in(path))
+            .max();
+        freshness(built, newest) == Freshness::Stale
+    }
+
     /// Starts `stage` on a free loopback port with `flags` and waits for its address.
     pub fn start(&self, stage: &Stage, flags: &[&str]) -> Result<RunningStage, UserError> {
+        self.require(stage)?;
         let binary = self.binary(stage);
-        if !binary.is_file() {
-            return Err(UserError::new(format!(
-                "{} is not built yet: run `cargo build --release -p {}` (or `cargo run -p \
-                 workshop -- doctor --prepare`), then try again",
-                binary.display(),
-                stage.package
-            )));
-        }
         let mut command = Command::new(&binary);
         command.args(["--addr", "127.0.0.1:0"]).args(flags);
         // Closing stdin stops a stage on every OS (no signal needed); stage 1 has no

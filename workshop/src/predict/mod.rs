@@ -75,6 +75,19 @@ pub fn run(repo: &Repo, id: &str, answer: Option<&str>) -> Outcome {
     let (measure, tolerance) = prediction_parts(exercise)?;
     // A typed answer is judged before anything is printed or started.
     let given = answer.map(parse_answer).transpose()?;
+    // The build must exist before the question is even shown: a learner who has typed
+    // a prediction should not then be told to build and type it again.
+    let binaries = repo.target_dir()?.join("release");
+    let lab = lab::Lab::new(binaries)?;
+    let stage = exercise.stage();
+    lab.require(stage)?;
+    if lab.is_stale(stage, &repo.path(stage.folder)) {
+        eprintln!(
+            "note: your edits in {} are newer than its release build, which is what gets \
+             measured; `cargo build --release -p {}` first to measure your code",
+            stage.folder, stage.package
+        );
+    }
     println!("Exercise {}: {}\n", exercise.id, exercise.title);
     println!(
         "{}",
@@ -84,15 +97,10 @@ pub fn run(repo: &Repo, id: &str, answer: Option<&str>) -> Outcome {
         Some(value) => value,
         None => ask(exercise.unit.as_deref().unwrap_or(""))?,
     };
-    // The build must exist before the question is worth measuring.
-    let binaries = repo.target_dir()?.join("release");
-    let lab = lab::Lab::new(binaries)?;
-    let stage = exercise.stage();
-    eprintln!(
-        "measuring: {} {} on a free port...",
-        stage.package,
-        measure.flags.join(" ")
-    );
+    let command: Vec<&str> = std::iter::once(stage.package)
+        .chain(measure.flags.iter().copied())
+        .collect();
+    eprintln!("measuring: {} on a free port...", command.join(" "));
     let running = lab.start(stage, measure.flags)?;
     let measured = (measure.run)(&lab, &running);
     running.stop();
