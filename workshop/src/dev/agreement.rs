@@ -2,7 +2,7 @@
 //! the patches to it, in both directions: nothing listed is missing, nothing present is
 //! unlisted.
 
-use crate::manifest::{Kind, Manifest};
+use crate::manifest::{Exercise, Kind, Manifest};
 use crate::predict::measures;
 use crate::UserError;
 use std::path::Path;
@@ -22,6 +22,8 @@ pub fn check(root: &Path) -> Result<Vec<String>, UserError> {
         for e in &listed {
             if !book.lines().any(|l| l == e.heading()) {
                 defects.push(format!("{chapter} has no heading {:?}", e.heading()));
+            } else if let Some(defect) = hints_differ(&book, e) {
+                defects.push(format!("{chapter}: exercise {}: {defect}", e.id));
             }
             if e.kind == Kind::Code {
                 let check = e.check.as_deref().unwrap_or("");
@@ -102,6 +104,63 @@ pub fn check(root: &Path) -> Result<Vec<String>, UserError> {
     Ok(defects)
 }
 
+/// The text of exercise `e`'s subsection of `chapter`: from its heading to the next heading.
+fn section<'b>(chapter: &'b str, e: &Exercise) -> &'b str {
+    let heading = format!("{}\n", e.heading());
+    let Some(start) = chapter.find(&heading) else {
+        return "";
+    };
+    let body = &chapter[start + heading.len()..];
+    let end = body
+        .match_indices("\n#")
+        .map(|(at, _)| at)
+        .next()
+        .unwrap_or(body.len());
+    &body[..end]
+}
+
+/// The `<details><summary>Hint N</summary>` blocks of a section, in order, with white
+/// space folded the way Markdown reads it.
+pub fn book_hints(section: &str) -> Vec<String> {
+    let mut hints = Vec::new();
+    for number in 1.. {
+        let open = format!("<details><summary>Hint {number}</summary>");
+        let Some(start) = section.find(&open) else {
+            break;
+        };
+        let body = &section[start + open.len()..];
+        let body = body.split("</details>").next().unwrap_or(body);
+        hints.push(fold(body));
+    }
+    hints
+}
+
+fn fold(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether the book shows the hints `workshop hint` gives, word for word: the manifest is
+/// their source, and a learner reading one should not meet a different other.
+fn hints_differ(chapter: &str, e: &Exercise) -> Option<String> {
+    let book = book_hints(section(chapter, e));
+    let manifest: Vec<String> = e.hints.iter().map(|hint| fold(hint)).collect();
+    if book == manifest {
+        return None;
+    }
+    if book.len() != manifest.len() {
+        return Some(format!(
+            "the book has {} hint block(s), the manifest {} hint(s)",
+            book.len(),
+            manifest.len()
+        ));
+    }
+    let first = book.iter().zip(&manifest).position(|(b, m)| b != m)?;
+    Some(format!(
+        "hint {} differs between the book and workshop/exercises.toml; make them say the same",
+        first + 1
+    ))
+}
+
 /// The `#[ignore ...]` line right above `fn <name>(` (attributes such as `#[tokio::test]`
 /// and comments, e.g. the lazy answers a check catches, may sit between), or `None` when
 /// there is no such fn.
@@ -126,6 +185,14 @@ pub fn ignore_above(tests: &str, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hint_blocks_are_read_in_order_and_folded() {
+        let section = "text\n\n<details><summary>Hint 1</summary>\n\nthe idea,\nwrapped\n\n\
+                       </details>\n\n<details><summary>Hint 2</summary>\n\ncode\n\n</details>\n\n\
+                       <details><summary>Answer</summary>\n\nnot a hint\n\n</details>\n";
+        assert_eq!(book_hints(section), ["the idea, wrapped", "code"]);
+    }
 
     #[test]
     fn the_ignore_attribute_is_found_above_its_fn() {
