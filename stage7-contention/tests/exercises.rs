@@ -511,6 +511,6 @@ fn not_done(exercise: &str, observed: &str, todo: &str) -> ! {
     panic!(
         "\n\nexercise {exercise} not done yet: {observed}.\n\
          What to do: {todo}.\n\
-         Hint: book chapter 'Stage 7', exercise {exercise}, or stage7-contention/README.md.\n"
+         Hint: `cargo run -p workshop -- hint {exercise}`, or the book chapter 'Stage 7'.\n"
     )
 }

@@ -548,6 +548,6 @@ fn not_done(exercise: &str, observed: &str, todo: &str) -> ! {
     panic!(
         "\n\nexercise {exercise} not done yet: {observed}.\n\
          What to do: {todo}.\n\
-         Hint: book chapter 'Stage 8', exercise {exercise}, or stage8-sharding/README.md.\n"
+         Hint: `cargo run -p workshop -- hint {exercise}`, or the book chapter 'Stage 8'.\n"
     )
 }

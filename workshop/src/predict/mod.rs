@@ -32,20 +32,25 @@ pub fn grade(answer: f64, measured: f64, tolerance: Tolerance) -> Grade {
 }
 
 /// A prediction as typed: a finite number, not negative (every measured quantity here is
-/// a count or a rate).
+/// a count, a rate or a time).
 pub fn parse_answer(text: &str) -> Result<f64, UserError> {
-    let value: f64 = text.trim().parse().map_err(|_| {
-        UserError::new(format!(
-            "{:?} is not a number; predict a number such as 120 or 2.5",
-            text.trim()
-        ))
+    let text = text.trim();
+    let value: f64 = text.parse().map_err(|_| {
+        // A decimal comma is how much of the world writes 2,5.
+        let comma = text.contains(',') && text.replace(',', ".").parse::<f64>().is_ok();
+        let advice = if comma {
+            "write the decimals after a point, e.g. 2.5"
+        } else {
+            "predict a number such as 120 or 2.5"
+        };
+        UserError::new(format!("{text:?} is not a number; {advice}"))
     })?;
     if !value.is_finite() {
         return Err(UserError::new("predict a finite number"));
     }
     if value < 0.0 {
         return Err(UserError::new(format!(
-            "{value} is negative, and a count or a rate cannot be; predict 0 or more"
+            "{value} is negative, and a count, a rate or a time cannot be; predict 0 or more"
         )));
     }
     Ok(value)
@@ -208,6 +213,8 @@ mod tests {
         for bad in ["banana", "", "-3", "NaN", "inf"] {
             assert!(parse_answer(bad).is_err(), "{bad}");
         }
+        let comma = parse_answer("1,5").expect_err("a decimal comma is not parsed");
+        assert!(comma.0.contains("after a point"), "{comma:?}");
     }
 
     #[test]
