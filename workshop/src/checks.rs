@@ -5,10 +5,21 @@
 //! dev-dependencies happen to switch on, and the learner's program must build on its own.
 
 use crate::manifest::Exercise;
-use crate::repo::{run, Repo};
+use crate::repo::Repo;
 use crate::UserError;
+use std::io::Read;
 use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use stress_client::catalogue::Stage;
+
+/// The longest a stage's build plus its checks may take. A first build of a stage and its
+/// test dependencies takes a minute or two on a slow laptop; a check that is still running
+/// long after that is stuck (learner code that blocks the runtime's only thread, say), and
+/// the learner should hear so instead of waiting in silence.
+pub const CHECK_TIME_LIMIT: Duration = Duration::from_secs(600);
 
 /// What one check said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +63,9 @@ impl Verdict {
 pub struct CheckOptions {
     pub target_dir: Option<PathBuf>,
     pub offline: bool,
+    /// Set by the caller to stop the check early (guided mode moving on, or quitting):
+    /// the cargo process is killed instead of being left to hold the build lock.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// Runs the checks of `exercises` (all of one stage), in the order given.
@@ -74,7 +88,8 @@ pub fn run_stage(
         }
         command
     };
-    let build = run(&mut cargo(&["build"]))?;
+    let deadline = Instant::now() + CHECK_TIME_LIMIT;
+    let build = run_bounded(&mut cargo(&["build"]), deadline, options.cancel.as_deref())?;
     if !build.status.success() {
         let error = first_error(&String::from_utf8_lossy(&build.stderr));
         return Ok(vec![Verdict::DoesNotCompile(error); exercises.len()]);
@@ -82,7 +97,7 @@ pub fn run_stage(
     let mut test = cargo(&["test", "--test", "exercises"]);
     test.args(["--", "--ignored", "--exact"]);
     test.args(exercises.iter().filter_map(|e| e.check.as_deref()));
-    let out = run(&mut test)?;
+    let out = run_bounded(&mut test, deadline, options.cancel.as_deref())?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !stdout.lines().any(|line| line.starts_with("running ")) {
         let error = first_error(&String::from_utf8_lossy(&out.stderr));
@@ -92,6 +107,76 @@ pub fn run_stage(
         .iter()
         .map(|e| verdict_of(&stdout, e.check.as_deref().unwrap_or("")))
         .collect())
+}
+
+/// Runs `command` to the end, unless `deadline` passes or `cancel` is set: then the process
+/// is killed and the reason returned as an error.
+fn run_bounded(
+    command: &mut Command,
+    deadline: Instant,
+    cancel: Option<&AtomicBool>,
+) -> Result<Output, UserError> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| {
+            UserError::new(format!(
+                "cannot run {program}: {err}; is it installed and on your PATH?"
+            ))
+        })?;
+    // Both pipes are read while the process runs: a full pipe would stall it.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|err| UserError::new(format!("cannot wait for {program}: {err}")))?
+        {
+            break status;
+        }
+        let cancelled = cancel.is_some_and(|flag| flag.load(Ordering::Relaxed));
+        if cancelled || Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(UserError::new(if cancelled {
+                String::from("the check was stopped")
+            } else {
+                format!(
+                    "the check did not finish within {} s and was stopped: does your code \
+                     block the runtime's thread (a busy loop, a blocking call)?",
+                    CHECK_TIME_LIMIT.as_secs()
+                )
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Ok(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 /// The verdict of test `name` in libtest's output.
@@ -163,6 +248,37 @@ pub fn first_error(stderr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stopped check kills its process: a 30 s sleep ends long before its time.
+    #[cfg(unix)]
+    #[test]
+    fn a_cancelled_command_is_killed_not_awaited() {
+        let cancel = AtomicBool::new(false);
+        let started = Instant::now();
+        let result = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                std::thread::sleep(Duration::from_millis(200));
+                cancel.store(true, Ordering::Relaxed);
+            });
+            let far = Instant::now() + Duration::from_secs(60);
+            run_bounded(Command::new("sleep").arg("30"), far, Some(&cancel))
+        });
+        let err = result.expect_err("a cancelled command is an error");
+        assert!(err.0.contains("stopped"), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "waited for the sleep"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_command_past_its_deadline_is_killed_and_named() {
+        let soon = Instant::now() + Duration::from_millis(200);
+        let err = run_bounded(Command::new("sleep").arg("30"), soon, None)
+            .expect_err("past the deadline");
+        assert!(err.0.contains("did not finish"), "{err:?}");
+    }
 
     const LIBTEST: &str = "\nrunning 2 tests\ntest exercise_2_read_timeout ... FAILED\n\
         test exercise_3_threads ... ok\n\nfailures:\n\n---- exercise_2_read_timeout stdout ----\n\n\

@@ -16,7 +16,9 @@ use crate::{verdict, Outcome, UserError};
 use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
 use crossterm::{cursor, execute, terminal};
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often the stage folder is scanned for saved files (see `watcher` for why polling).
@@ -70,6 +72,9 @@ struct Screen {
     status: String,
     hints_shown: usize,
     list: Option<String>,
+    /// Exercises skipped with `n` in this session: with none left to show, the screen
+    /// must not congratulate a learner who only skipped.
+    skipped: usize,
 }
 
 impl Screen {
@@ -82,6 +87,14 @@ impl Screen {
         )];
         lines.push(String::new());
         let Some(e) = &self.exercise else {
+            if self.skipped > 0 {
+                lines.push(format!(
+                    "Nothing left but the {} exercise(s) you skipped: press n to go \
+                     through them again, q to quit.",
+                    self.skipped
+                ));
+                return lines;
+            }
             lines.push(String::from("Every graded exercise is done. Well done!"));
             lines.push(String::from(
                 "`cargo run -p workshop -- list` shows them all.",
@@ -152,20 +165,23 @@ fn pending<'m>(
 }
 
 /// Runs a check on a thread, so keys keep working while cargo builds.
-fn start_check(repo: &Repo, exercise: &Exercise) -> Receiver<Result<Verdict, UserError>> {
+fn start_check(repo: &Repo, exercise: &Exercise) -> Pending {
     let (send, receive) = mpsc::channel();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let options = CheckOptions {
+        cancel: Some(Arc::clone(&cancel)),
+        ..CheckOptions::default()
+    };
     let (repo, exercise) = (repo.clone(), exercise.clone());
     std::thread::spawn(move || {
-        let verdicts = checks::run_stage(
-            &repo,
-            exercise.stage(),
-            &[&exercise],
-            &CheckOptions::default(),
-        );
+        let verdicts = checks::run_stage(&repo, exercise.stage(), &[&exercise], &options);
         let first = verdicts.map(|v| v.into_iter().next().unwrap_or(Verdict::Missing));
         let _ = send.send(first);
     });
-    receive
+    Pending {
+        verdict: receive,
+        cancel,
+    }
 }
 
 /// Keys typed as lines on stdin, for plain mode.
@@ -213,8 +229,27 @@ fn terminal_key(wait: Duration) -> Option<Key> {
     }
 }
 
-/// A check's answer, delivered by the thread that ran it.
-type Pending = Receiver<Result<Verdict, UserError>>;
+/// A running check: its answer, delivered by the thread that runs it, and the flag that
+/// stops it. Dropping it (moving on to another exercise, quitting) stops the check and
+/// waits a moment for cargo to be killed, so no build is left holding the build lock.
+struct Pending {
+    verdict: Receiver<Result<Verdict, UserError>>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Pending {
+    fn try_recv(&self) -> Option<Result<Verdict, UserError>> {
+        self.verdict.try_recv().ok()
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        // The check thread polls the flag every 50 ms and answers once cargo is gone.
+        let _ = self.verdict.recv_timeout(Duration::from_secs(2));
+    }
+}
 
 /// Guided mode's state between two ticks.
 struct Session<'r> {
@@ -244,6 +279,7 @@ impl<'r> Session<'r> {
             status: String::new(),
             hints_shown: 0,
             list: None,
+            skipped: 0,
         };
         Self {
             repo,
@@ -268,6 +304,7 @@ impl<'r> Session<'r> {
             .filter(|e| progress.has_passed(&e.id) || progress.predicted.contains_key(&e.id))
             .count();
         let next = pending(&self.manifest, &progress, &self.skipped).cloned();
+        self.screen.skipped = self.skipped.len();
         if next.as_ref().map(|e| &e.id) == self.current.as_ref().map(|e| &e.id) {
             return;
         }
@@ -287,6 +324,8 @@ impl<'r> Session<'r> {
             .as_ref()
             .map(|e| Watcher::new(&self.repo.path(e.stage().folder)));
         self.running = None;
+        // A save that asked to check the previous exercise again is not this one's.
+        self.rerun = false;
         match &self.current {
             Some(e) if e.kind == Kind::Code => {
                 self.screen.status = format!("{passed}checking... (building the stage first)");
@@ -306,7 +345,7 @@ impl<'r> Session<'r> {
 
     /// Takes a finished check's verdict, saves it, and starts a pending re-run.
     fn collect(&mut self) {
-        let Some(result) = self.running.as_ref().and_then(|r| r.try_recv().ok()) else {
+        let Some(result) = self.running.as_ref().and_then(Pending::try_recv) else {
             return;
         };
         self.running = None;
@@ -354,11 +393,11 @@ impl<'r> Session<'r> {
                     }),
                 };
             }
-            Key::Next => {
-                if let Some(e) = &self.current {
-                    self.skipped.push(e.id.clone());
-                }
-            }
+            Key::Next => match &self.current {
+                Some(e) => self.skipped.push(e.id.clone()),
+                // Past the last one: start again from the first skipped.
+                None => self.skipped.clear(),
+            },
         }
         true
     }
@@ -406,7 +445,16 @@ pub fn run(repo: &Repo) -> Outcome {
         }
         session.collect();
         let key = match &plain_keys {
-            Some(keys) => keys.recv_timeout(Duration::from_millis(100)).ok(),
+            Some(keys) => match keys.recv_timeout(Duration::from_millis(100)) {
+                Ok(key) => Some(key),
+                // Standard input is closed (`< /dev/null`, an IDE's run button): no more
+                // keys will come, but saves still do, so keep the same pace without them.
+                Err(RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    None
+                }
+                Err(RecvTimeoutError::Timeout) => None,
+            },
             None => terminal_key(Duration::from_millis(100)),
         };
         if key.is_some_and(|key| !session.key(key)) {
@@ -447,6 +495,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_learner_who_skipped_the_rest_is_not_told_all_is_done() {
+        let screen = Screen {
+            done: 3,
+            graded: 40,
+            exercise: None,
+            status: String::new(),
+            hints_shown: 0,
+            list: None,
+            skipped: 2,
+        };
+        let text = screen.lines().join("\n");
+        assert!(text.contains("2 exercise(s) you skipped"), "{text}");
+        assert!(!text.contains("Well done"), "{text}");
+    }
+
+    #[test]
     fn the_screen_fits_80_by_24_with_every_hint_shown() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let manifest = Manifest::load(&root).expect("manifest");
@@ -462,6 +526,7 @@ mod tests {
                 ),
                 hints_shown: exercise.hints.len(),
                 list: None,
+                skipped: 0,
             };
             let lines = screen.lines();
             assert!(lines.len() <= 24, "{}: {} lines", exercise.id, lines.len());

@@ -97,6 +97,7 @@ fn prove_all(repo: &Repo, manifest: &Manifest, scratch: &Repo) -> Result<Vec<Str
     let options = CheckOptions {
         target_dir: Some(repo.path("target/dev-check")),
         offline: true,
+        cancel: None,
     };
     let mut defects = Vec::new();
     for exercise in manifest.exercises.iter().filter(|e| e.kind == Kind::Code) {
