@@ -122,7 +122,8 @@ fn dispatch(cli: Cli) -> Outcome {
         Some(Command::Solution { id, apply }) => commands::solution(&repo, &id, apply),
         Some(Command::Reset { stage, yes }) => commands::reset(&repo, &stage, yes),
         Some(Command::Predict { id, answer }) => predict::run(&repo, &id, answer.as_deref()),
-        Some(Command::Doctor { .. }) => Ok(ExitCode::FAILURE),
+        // Answered above, before the repository is looked for.
+        Some(Command::Doctor { prepare }) => Ok(crate::doctor::run(prepare)),
         Some(Command::Dev {
             command: DevCommand::Check { only },
         }) => dev::check(&repo, &only),

@@ -66,10 +66,11 @@ pub fn list_table(exercises: &[&Exercise], progress: &Progress) -> String {
         };
         let title = fit(&e.title, TITLE_COLUMNS);
         out.push_str(&format!(
-            "  {mark} {:<5} {title:<46} {:<10} {}\n",
+            "  {mark} {:<5} {title:<width$} {:<10} {}\n",
             e.id,
             e.kind.name(),
-            state_of(e, progress).name()
+            state_of(e, progress).name(),
+            width = TITLE_COLUMNS
         ));
     }
     let graded = |kind| exercises.iter().filter(|e| e.kind == kind).count();
@@ -320,15 +321,21 @@ pub fn reset(repo: &Repo, stage: &str, yes: bool) -> Outcome {
         println!("left {folder} as it is");
         return Ok(verdict(true));
     }
+    // New files are removed only once the edits are gone: a reset that half failed must
+    // not delete the learner's new files and leave their edits.
     let restored = run(repo.git().args(["checkout", "HEAD", "--", folder]))?;
-    let cleaned = run(repo.git().args(["clean", "-fdq", "--", folder]))?;
-    if !restored.status.success() || !cleaned.status.success() {
-        return Err(UserError::new(format!(
+    let failed = |output: &std::process::Output| {
+        UserError::new(format!(
             "git could not reset {folder}: {}",
-            crate::repo::first_line(&String::from_utf8_lossy(
-                &[restored.stderr, cleaned.stderr].concat()
-            ))
-        )));
+            crate::repo::first_line(&String::from_utf8_lossy(&output.stderr))
+        ))
+    };
+    if !restored.status.success() {
+        return Err(failed(&restored));
+    }
+    let cleaned = run(repo.git().args(["clean", "-fdq", "--", folder]))?;
+    if !cleaned.status.success() {
+        return Err(failed(&cleaned));
     }
     let mut progress = Progress::load(&repo.root);
     progress.forget_stage(stage.number);

@@ -63,23 +63,35 @@ impl Progress {
     /// only records verdicts the checks can give again), with a line saying so.
     pub fn load(root: &Path) -> Self {
         let path = Self::path(root);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).unwrap_or_else(|err| {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Self::default();
+        };
+        serde_json::from_str(&text).unwrap_or_else(|err| {
+            // Kept aside, not overwritten by the next save: the learner's record is theirs.
+            let kept = path.with_extension("json.damaged");
+            if std::fs::rename(&path, &kept).is_ok() {
                 eprintln!(
-                    "note: {} is damaged ({err}); starting from no progress",
-                    path.display()
+                    "note: {} was damaged ({err}); kept it as {} and started from no progress",
+                    path.display(),
+                    kept.display()
                 );
-                Self::default()
-            }),
-            Err(_) => Self::default(),
-        }
+            }
+            Self::default()
+        })
     }
 
-    /// Writes the progress; failing to save is reported, never fatal to a verdict.
+    /// Writes the progress; failing to save is reported, never fatal to a verdict. The
+    /// file is written beside and renamed into place, so guided mode (which reads it
+    /// several times a second) never reads half of what `predict` in another terminal is
+    /// writing.
     pub fn save(&self, root: &Path) {
         let path = Self::path(root);
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        if let Err(err) = std::fs::write(&path, text + "\n") {
+        let partial = path.with_extension(format!("json.{}", std::process::id()));
+        let saved = std::fs::write(&partial, text + "\n")
+            .and_then(|()| std::fs::rename(&partial, &path));
+        if let Err(err) = saved {
+            let _ = std::fs::remove_file(&partial);
             eprintln!("note: cannot save progress to {}: {err}", path.display());
         }
     }

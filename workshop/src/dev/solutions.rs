@@ -129,18 +129,25 @@ fn prove(
     options: &CheckOptions,
 ) -> Result<Option<String>, UserError> {
     let prerequisites = manifest.prerequisites(exercise);
+    let mut applied_so_far = 0;
+    let mut row = Ok(None);
     for before in &prerequisites {
         let relative = before.solution().to_string_lossy().into_owned();
         let applied = run(scratch.git().args(["apply", &relative]))?;
         if !applied.status.success() {
-            return Ok(Some(format!(
+            row = Ok(Some(format!(
                 "{relative}, which it builds on, does not apply: {}",
                 first_line(&String::from_utf8_lossy(&applied.stderr))
             )));
+            break;
         }
+        applied_so_far += 1;
     }
-    let row = prove_on_top(scratch, exercise, options);
-    for before in prerequisites.iter().rev() {
+    if applied_so_far == prerequisites.len() {
+        row = prove_on_top(scratch, exercise, options);
+    }
+    // Only what was applied is reverted, so the next exercise starts from clean code.
+    for before in prerequisites[..applied_so_far].iter().rev() {
         let relative = before.solution().to_string_lossy().into_owned();
         let reverted = run(scratch.git().args(["apply", "-R", &relative]))?;
         if !reverted.status.success() {
@@ -264,7 +271,20 @@ pub fn refresh(repo: &Repo, only: Option<&str>) -> Outcome {
                 )));
             }
         }
-        let diff = run(repo.git().args(["diff", &start, "--", folder]))?;
+        // Pinned formatting: a user's git config (no prefixes, colour, an external diff
+        // tool) must not change what a patch looks like.
+        let diff = run(repo.git().args([
+            "-c",
+            "diff.noprefix=false",
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--src-prefix=a/",
+            "--dst-prefix=b/",
+            &start,
+            "--",
+            folder,
+        ]))?;
         if diff.stdout.is_empty() {
             restore(repo, folder)?;
             return Err(UserError::new(format!(
@@ -272,9 +292,9 @@ pub fn refresh(repo: &Repo, only: Option<&str>) -> Outcome {
                  part of the starting code"
             )));
         }
-        std::fs::write(repo.path(&patch), &diff.stdout)
-            .map_err(|e| UserError::new(format!("cannot write {patch}: {e}")))?;
+        let written = std::fs::write(repo.path(&patch), &diff.stdout);
         restore(repo, folder)?;
+        written.map_err(|e| UserError::new(format!("cannot write {patch}: {e}")))?;
         println!("refreshed {patch}");
     }
     println!("prove the patches with `cargo run -p workshop -- dev check --only solutions`");
