@@ -88,8 +88,8 @@ impl Progress {
         let path = Self::path(root);
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
         let partial = path.with_extension(format!("json.{}", std::process::id()));
-        let saved = std::fs::write(&partial, text + "\n")
-            .and_then(|()| std::fs::rename(&partial, &path));
+        let saved =
+            std::fs::write(&partial, text + "\n").and_then(|()| std::fs::rename(&partial, &path));
         if let Err(err) = saved {
             let _ = std::fs::remove_file(&partial);
             eprintln!("note: cannot save progress to {}: {err}", path.display());

@@ -7,7 +7,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use stress_client::catalogue::Stage;
 use stress_client::compare::stages;
@@ -178,6 +179,7 @@ pub fn binary_path(dir: &Path, package: &str) -> PathBuf {
 /// Reads the stage's stdout until `listening on http://ADDR`, at most `START_TIMEOUT`;
 /// the rest of its output is drained on a thread so a chatty stage never blocks on a pipe.
 fn wait_for_address(child: &mut Child, stage: &Stage) -> Result<SocketAddr, UserError> {
+    let (stderr_tail, stderr_done) = drain_stderr(child);
     let (lines, received) = mpsc::channel();
     if let Some(stdout) = child.stdout.take() {
         std::thread::spawn(move || {
@@ -206,10 +208,14 @@ fn wait_for_address(child: &mut Child, stage: &Stage) -> Result<SocketAddr, User
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let _ = child.wait();
-                let mut stderr = String::new();
-                if let Some(mut pipe) = child.stderr.take() {
-                    let _ = pipe.read_to_string(&mut stderr);
+                // The process is gone, so its stderr has ended and the reader finishes.
+                if let Some(reader) = stderr_done {
+                    let _ = reader.join();
                 }
+                let stderr = stderr_tail
+                    .lock()
+                    .map(|tail| String::from_utf8_lossy(&tail).into_owned())
+                    .unwrap_or_default();
                 return Err(UserError::new(format!(
                     "{} stopped before it was listening: {}. If a port is in use, stop the \
                      other program; if the build is stale, run `cargo build --release -p {}`",
@@ -220,6 +226,31 @@ fn wait_for_address(child: &mut Child, stage: &Stage) -> Result<SocketAddr, User
             }
         }
     }
+}
+
+/// Reads the stage's stderr for as long as it runs, keeping the last few KiB for an error
+/// message: a pipe nobody reads fills up, and a stage that logs (stages 1 and 2 print a line
+/// per failed connection) would then stop in the middle of a measurement.
+fn drain_stderr(child: &mut Child) -> (Arc<Mutex<Vec<u8>>>, Option<JoinHandle<()>>) {
+    const KEEP: usize = 4096;
+    let tail = Arc::new(Mutex::new(Vec::new()));
+    let reader = child.stderr.take().map(|mut pipe| {
+        let tail = Arc::clone(&tail);
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 1024];
+            while let Ok(read) = pipe.read(&mut chunk) {
+                if read == 0 {
+                    break;
+                }
+                if let Ok(mut kept) = tail.lock() {
+                    kept.extend_from_slice(&chunk[..read]);
+                    let excess = kept.len().saturating_sub(KEEP);
+                    kept.drain(..excess);
+                }
+            }
+        })
+    });
+    (tail, reader)
 }
 
 /// The address in a stage's first line, `listening on http://127.0.0.1:PORT`.
