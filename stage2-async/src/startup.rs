@@ -48,7 +48,11 @@ pub fn start(
         .local_addr()
         .map_err(|err| format!("cannot read the bound address: {err}"))?;
     println!("listening on http://{bound}");
-    let backlog_note = platform::backlog_cap_note(platform::listen_backlog_cap(), LISTEN_BACKLOG);
+    let backlog_note = platform::backlog_cap_note(
+        std::env::consts::OS,
+        platform::listen_backlog_cap(),
+        LISTEN_BACKLOG,
+    );
     for note in [file_limit_note, backlog_note].into_iter().flatten() {
         println!("{note}");
     }

@@ -50,10 +50,15 @@ pub fn listen_backlog_cap() -> Option<u32> {
         // A command, not a system call: the workspace forbids `unsafe`, and this runs
         // once at start-up.
         BacklogCapSource::Sysctl(key) => {
-            let output = std::process::Command::new("sysctl")
-                .args(["-n", key])
-                .output()
-                .ok()?;
+            // By its full path first: /usr/sbin is not on every shell's PATH on macOS.
+            let output = ["/usr/sbin/sysctl", "/sbin/sysctl", "sysctl"]
+                .into_iter()
+                .find_map(|sysctl| {
+                    std::process::Command::new(sysctl)
+                        .args(["-n", key])
+                        .output()
+                        .ok()
+                })?;
             String::from_utf8(output.stdout).ok()?
         }
         BacklogCapSource::Unknown => return None,
@@ -62,13 +67,18 @@ pub fn listen_backlog_cap() -> Option<u32> {
 }
 
 /// The banner line for a backlog cap below the backlog asked for, or `None` when the
-/// cap leaves it alone (or is unknown).
-pub fn backlog_cap_note(cap: Option<u32>, requested: u32) -> Option<String> {
+/// cap leaves it alone (or is unknown); the fix it names is the one for `os`.
+pub fn backlog_cap_note(os: &str, cap: Option<u32>, requested: u32) -> Option<String> {
     let cap = cap.filter(|&cap| cap < requested)?;
+    let fix = match backlog_cap_source(os) {
+        BacklogCapSource::File(_) => format!("`sudo sysctl -w net.core.somaxconn={requested}`"),
+        BacklogCapSource::Sysctl(key) => format!("`sudo sysctl {key}={requested}`"),
+        BacklogCapSource::Unknown => String::from("your OS's listen-backlog setting"),
+    };
     Some(format!(
         "note: the OS caps the listen backlog at {cap} (asked for {requested}): a burst of \
          more than {cap} connections at once can meet the 1 s SYN retry; raise the cap \
-         (macOS: `sudo sysctl kern.ipc.somaxconn={requested}`) to avoid it"
+         ({fix}) to avoid it"
     ))
 }
 
@@ -141,16 +151,19 @@ mod tests {
 
     #[test]
     fn a_cap_below_the_request_gets_a_note_naming_both() {
-        let note = backlog_cap_note(Some(128), 1024).expect("128 clips 1024");
+        let note = backlog_cap_note("macos", Some(128), 1024).expect("128 clips 1024");
         assert!(note.contains("128") && note.contains("1024"), "{note}");
         assert!(note.contains("SYN retry"), "{note}");
+        assert!(note.contains("kern.ipc.somaxconn=1024"), "{note}");
+        let linux = backlog_cap_note("linux", Some(128), 1024).expect("128 clips 1024");
+        assert!(linux.contains("net.core.somaxconn=1024"), "{linux}");
     }
 
     #[test]
     fn a_cap_at_or_above_the_request_or_unknown_says_nothing() {
-        assert_eq!(backlog_cap_note(Some(1024), 1024), None);
-        assert_eq!(backlog_cap_note(Some(4096), 1024), None);
-        assert_eq!(backlog_cap_note(None, 1024), None);
+        assert_eq!(backlog_cap_note("macos", Some(1024), 1024), None);
+        assert_eq!(backlog_cap_note("linux", Some(4096), 1024), None);
+        assert_eq!(backlog_cap_note("windows", None, 1024), None);
     }
 
     #[test]

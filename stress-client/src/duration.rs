@@ -19,7 +19,14 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(split);
-    let seconds_per_unit = match unit.trim() {
+    // Digits, optionally a point and more digits, as the stages read them: `.5`, `1.` and
+    // `10 ms` are refused on both sides alike.
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, "0"));
+    let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(whole) || !all_digits(fraction) {
+        return Err(not_a_duration(text));
+    }
+    let seconds_per_unit = match unit {
         "ms" => 0.001,
         "" | "s" => 1.0,
         "m" => 60.0,
@@ -82,13 +89,16 @@ mod tests {
         assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse(" 5 "), Ok(Duration::from_secs(5)));
         assert_eq!(parse("2.5"), Ok(Duration::from_millis(2500)));
-        assert_eq!(parse("10 ms"), Ok(Duration::from_millis(10)));
         assert_eq!(parse("0"), Ok(Duration::ZERO));
     }
 
     #[test]
     fn anything_else_is_refused_with_examples() {
-        for text in ["", "soon", "-1s", "5h", "1e3", "inf", "1..5s", "250us", "s"] {
+        // The stages' own refusals (stage3-json/src/cli.rs) are all here too.
+        for text in [
+            "", "soon", "-1s", "5h", "1e3", "inf", "1..5s", "250us", "s", "1.s", ".5s", "1 s",
+            "10 ms", "10sec", "1h", "2M",
+        ] {
             let error = parse(text).expect_err(text);
             assert!(error.contains("e.g. 500ms, 1.5s, 2m"), "{text}: {error}");
         }

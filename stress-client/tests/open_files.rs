@@ -2,7 +2,7 @@
 //! limit on sockets). macOS starts every process with a soft limit of 256; `prlimit` plays
 //! that on Linux. A real stage 3 runs in-process with this test's own limit raised, so only
 //! the client's side is under test. Run with `cargo test -p stress-client --test open_files`.
-#![cfg(unix)]
+#![cfg(target_os = "linux")]
 
 use std::future::pending;
 use std::process::{Command, Output};

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 pub const NEEDED_OPEN_FILES: u64 = 1024;
 
 /// The backlog every stage from 2 on asks `listen` for.
-pub const REQUESTED_BACKLOG: u32 = 1024;
+pub const REQUESTED_BACKLOG: u32 = stage8::startup::LISTEN_BACKLOG;
 
 /// What `stress-client watch` needs to draw its dashboard without clipping.
 pub const WATCH_COLUMNS: u16 = 80;
