@@ -291,14 +291,25 @@ fn modified(path: &Path) -> Option<SystemTime> {
     fs::metadata(path).ok()?.modified().ok()
 }
 
-/// Each default stage port that cannot be bound on 127.0.0.1 right now, and why.
+/// Each default stage port that cannot be bound on 127.0.0.1 right now, and why. A
+/// program listening on all addresses does not always stop a bind to 127.0.0.1 (Windows
+/// allows it), so a port that answers a connection counts as busy too; connecting, unlike
+/// binding 0.0.0.0, raises no firewall prompt.
 pub fn busy_ports() -> Vec<(u16, String)> {
     let ports = stress_client::catalogue::STAGES
         .iter()
         .map(|s| s.default_port());
+    let answers = |port: u16| {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)).is_ok()
+    };
     ports
         .filter_map(|port| match TcpListener::bind(("127.0.0.1", port)) {
-            Ok(_listener) => None,
+            // Our own listener is closed first, or the connection would reach it.
+            Ok(listener) => {
+                drop(listener);
+                answers(port).then(|| (port, "in use".to_owned()))
+            }
             Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
                 Some((port, "in use".to_owned()))
             }
