@@ -121,11 +121,14 @@ impl Screen {
         lines.push(String::new());
         let body = match &self.list {
             Some(table) => table.clone(),
+            // Hints the learner asked for come first: a long verdict below them may be
+            // cut at the bottom of the screen, the answer to a key press must not be.
             None => {
-                let mut text = wrap_lines(&self.status);
+                let mut text = String::new();
                 for (n, hint) in e.hints.iter().take(self.hints_shown).enumerate() {
-                    text.push_str(&format!("\nhint {}: {}", n + 1, wrap(hint, WIDTH - 8)));
+                    text.push_str(&format!("hint {}: {}\n", n + 1, wrap(hint, WIDTH - 8)));
                 }
+                text.push_str(&wrap_lines(&self.status));
                 text
             }
         };
@@ -522,7 +525,7 @@ mod tests {
                 status: format!(
                     "✗ exercise {} not done yet: {}",
                     exercise.id,
-                    "word ".repeat(60)
+                    "word ".repeat(400)
                 ),
                 hints_shown: exercise.hints.len(),
                 list: None,
@@ -530,6 +533,17 @@ mod tests {
             };
             let lines = screen.lines();
             assert!(lines.len() <= 24, "{}: {} lines", exercise.id, lines.len());
+            if let Some(first) = exercise.hints.first() {
+                let start: String = first.chars().take(20).collect();
+                let start = start.split_whitespace().next().unwrap_or("");
+                assert!(
+                    lines
+                        .iter()
+                        .any(|l| l.starts_with("hint 1: ") && l.contains(start)),
+                    "{}: the first hint is not on the screen",
+                    exercise.id
+                );
+            }
             for line in &lines {
                 assert!(line.chars().count() <= 80, "{}: {line:?}", exercise.id);
             }
