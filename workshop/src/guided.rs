@@ -126,7 +126,11 @@ impl Screen {
             None => {
                 let mut text = String::new();
                 for (n, hint) in e.hints.iter().take(self.hints_shown).enumerate() {
-                    text.push_str(&format!("hint {}: {}\n", n + 1, wrap(hint, WIDTH - 8)));
+                    let wrapped = wrap(hint, WIDTH - 8).replace('\n', "\n        ");
+                    text.push_str(&format!("hint {}: {wrapped}\n", n + 1));
+                }
+                if self.hints_shown > 0 {
+                    text.push('\n');
                 }
                 text.push_str(&wrap_lines(&self.status));
                 text
