@@ -4,21 +4,10 @@
 //! the client's side is under test. Run with `cargo test -p stress-client --test open_files`.
 #![cfg(target_os = "linux")]
 
-use std::future::pending;
-use std::process::{Command, Output};
-use tokio::net::TcpListener;
+mod support;
 
-/// Starts stage 3 on 127.0.0.1:0 in this process; the task ends with the test's runtime.
-async fn stage3_url() -> String {
-    // The server side must not be what runs out of files here.
-    stress_client::platform::raise_open_file_limit().expect("raise this test's own limit");
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("bound address");
-    tokio::spawn(stage3::run(listener, stage3::Config::default(), pending()));
-    format!("http://{addr}")
-}
+use std::process::{Command, Output};
+use support::stage3_url;
 
 /// `stress-client run URL --idle 100 --requests 1000` (200 sending + 100 idle connections)
 /// under `prlimit --nofile=LIMITS`.

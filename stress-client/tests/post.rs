@@ -3,19 +3,8 @@
 
 mod support;
 
-use std::future::pending;
 use stress_client::catalogue::STAGES;
-use support::{client, client_async};
-use tokio::net::TcpListener;
-
-async fn stage3_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("bound address");
-    tokio::spawn(stage3::run(listener, stage3::Config::default(), pending()));
-    format!("http://{addr}")
-}
+use support::{client, client_async, stage3_url};
 
 fn post_args(url: &str, amount: &str) -> Vec<String> {
     [

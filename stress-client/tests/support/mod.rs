@@ -15,6 +15,23 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+/// Starts a real stage 3 on 127.0.0.1:0 in this process (the task ends with the test's
+/// runtime) and returns its URL. The open-file limit is raised first, so the server side
+/// is never what runs out of files.
+pub async fn stage3_url() -> String {
+    stress_client::platform::raise_open_file_limit().expect("raise this test's own limit");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("bound address");
+    tokio::spawn(stage3::run(
+        listener,
+        stage3::Config::default(),
+        std::future::pending(),
+    ));
+    format!("http://{addr}")
+}
+
 /// Runs the freshly built `stress-client` binary with `args` and waits for it.
 pub fn client(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_stress-client"))
