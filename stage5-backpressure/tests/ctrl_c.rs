@@ -4,9 +4,11 @@
 //! signal, no summary). Run with `cargo test --test ctrl_c`; the same file in stages 2-8.
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use test_kit::binary::{self, wait_for_exit};
 
 /// Enough tries to catch the race: before the fix it lost about four in five.
 const ATTEMPTS: usize = 10;
@@ -17,16 +19,12 @@ const PATIENCE: Duration = Duration::from_secs(20);
 fn sigint_right_after_the_first_line_exits_cleanly() {
     let binary = env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME")));
     for attempt in 1..=ATTEMPTS {
-        let mut server = Command::new(binary)
-            .args(["--addr", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the stage's binary");
-        let mut stdout = BufReader::new(server.stdout.take().expect("piped stdout"));
-        let mut first = String::new();
-        stdout.read_line(&mut first).expect("read the first line");
-        assert!(first.starts_with("listening on http://"), "{first:?}");
+        // Its first line, `listening on ...`, has been read (and checked) on return.
+        let binary::Started {
+            child: mut server,
+            mut stdout,
+            ..
+        } = binary::start(binary, &[], Stdio::inherit());
 
         let pid = server.id().to_string();
         let kill = Command::new("kill").args(["-INT", &pid]).status();
@@ -39,17 +37,11 @@ fn sigint_right_after_the_first_line_exits_cleanly() {
             let _ = stdout.read_to_string(&mut rest);
             rest
         });
-        let deadline = Instant::now() + PATIENCE;
-        let status = loop {
-            if let Some(status) = server.try_wait().expect("poll the server") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = server.kill();
-                panic!("attempt {attempt}: still running {PATIENCE:?} after Ctrl-C");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = wait_for_exit(
+            &mut server,
+            PATIENCE,
+            &format!("Ctrl-C (attempt {attempt})"),
+        );
         let rest = rest.join().expect("reader thread");
         assert!(
             status.success(),

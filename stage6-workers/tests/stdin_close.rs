@@ -4,50 +4,23 @@
 //! closed stdin changes nothing, so `cargo run -p stageN < /dev/null` keeps serving.
 //! Run with `cargo test --test stdin_close`; the same file in stages 2-8.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
+
+use test_kit::binary::{self, wait_for_exit, Started};
 
 /// How long a stopped server may take to exit before the test calls it a hang.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// Starts the stage's binary on a free port with `stdin` and `flags`, and reads its
-/// first line.
-fn start(stdin: Stdio, flags: &[&str]) -> (Child, SocketAddr, BufReader<ChildStdout>) {
-    let binary = env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME")));
-    let mut server = Command::new(binary)
-        .args(["--addr", "127.0.0.1:0"])
-        .args(flags)
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the stage's binary");
-    let mut stdout = BufReader::new(server.stdout.take().expect("piped stdout"));
-    let mut first = String::new();
-    stdout.read_line(&mut first).expect("read the first line");
-    let addr = first
-        .trim()
-        .strip_prefix("listening on http://")
-        .and_then(|addr| addr.parse().ok())
-        .unwrap_or_else(|| panic!("the first line names the address: {first:?}"));
-    (server, addr, stdout)
-}
-
-/// Waits for the server to exit, killing it and failing after `PATIENCE`.
-fn wait_for_exit(server: &mut Child, why: &str) -> ExitStatus {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(status) = server.try_wait().expect("poll the server") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = server.kill();
-            panic!("still running {PATIENCE:?} after {why}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+/// Starts this stage's binary on a free port with `stdin` and `flags`.
+fn start(stdin: Stdio, flags: &[&str]) -> Started {
+    binary::start(
+        env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME"))),
+        flags,
+        stdin,
+    )
 }
 
 /// Sends one request and returns the status line of the answer.
@@ -66,11 +39,15 @@ fn status_line(addr: SocketAddr) -> String {
 
 #[test]
 fn closing_stdin_stops_the_server_gracefully_with_the_flag() {
-    let (mut server, addr, mut stdout) = start(Stdio::piped(), &["--stop-on-stdin-close"]);
+    let Started {
+        child: mut server,
+        addr,
+        mut stdout,
+    } = start(Stdio::piped(), &["--stop-on-stdin-close"]);
     assert!(status_line(addr).starts_with("HTTP/1.1 "), "serves first");
 
     drop(server.stdin.take());
-    let status = wait_for_exit(&mut server, "stdin closed");
+    let status = wait_for_exit(&mut server, PATIENCE, "stdin closed");
     let mut rest = String::new();
     let _ = stdout.read_to_string(&mut rest);
     assert!(status.success(), "exit {status:?}; output: {rest:?}");
@@ -80,17 +57,17 @@ fn closing_stdin_stops_the_server_gracefully_with_the_flag() {
 
 #[test]
 fn a_closed_stdin_does_not_stop_the_server_without_the_flag() {
-    let (mut plain, plain_addr, _plain_out) = start(Stdio::null(), &[]);
+    let mut plain = start(Stdio::null(), &[]);
     // The same closed stdin with the flag: once this one has stopped, the closed stdin
     // has had every chance to stop the other one too.
-    let (mut flagged, _, _flagged_out) = start(Stdio::null(), &["--stop-on-stdin-close"]);
-    let status = wait_for_exit(&mut flagged, "stdin closed");
+    let mut flagged = start(Stdio::null(), &["--stop-on-stdin-close"]);
+    let status = wait_for_exit(&mut flagged.child, PATIENCE, "stdin closed");
     assert!(status.success(), "the flagged server: exit {status:?}");
 
-    let still_running = plain.try_wait().expect("poll the server").is_none();
-    let answer = status_line(plain_addr);
-    let _ = plain.kill();
-    let _ = plain.wait();
+    let still_running = plain.child.try_wait().expect("poll the server").is_none();
+    let answer = status_line(plain.addr);
+    let _ = plain.child.kill();
+    let _ = plain.child.wait();
     assert!(
         still_running,
         "a closed stdin stopped a server without the flag"

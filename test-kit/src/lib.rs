@@ -15,7 +15,8 @@
 //! closures, so a stage can change its `Config` without touching this crate. A helper
 //! only one stage needs stays in that stage's own test file.
 //!
-//! Three families, one module each:
+//! Four families, one module each:
+//! - [`binary`]: the stage's own binary as a child process, for Ctrl-C and stdin stops;
 //! - [`raw`]: a tiny HTTP/1.1 client for tests about bytes on the wire;
 //! - [`api`]: reqwest shortcuts for tests about behaviour (statuses, JSON, `/stats`);
 //! - [`burst`]: many clients at once, for the queue stages' overload tests.
@@ -29,6 +30,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub mod api;
+pub mod binary;
 pub mod burst;
 pub mod raw;
 
